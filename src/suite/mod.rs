@@ -1,0 +1,1 @@
+//! suite stage (in progress).

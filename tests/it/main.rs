@@ -1,0 +1,11 @@
+//! The one integration-test binary: drives the real CLI and the mock over HTTP.
+
+mod common;
+mod devino;
+mod execute;
+mod mock_openvk;
+mod ok;
+mod report;
+mod runner;
+mod schemas;
+mod world;

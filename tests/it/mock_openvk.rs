@@ -1,0 +1,1 @@
+//! Tests: mock_openvk.
