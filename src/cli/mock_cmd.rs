@@ -44,6 +44,12 @@ pub struct MockArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 2 * 1024 * 1024)]
     pub max_body: usize,
+    /// Devino: milliseconds before a message's first status callback and between its statuses.
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    pub devino_callback_delay_ms: u64,
+    /// Devino: where `POST /__vkconform/devino/incoming` pushes the webhook when the request names no `url`.
+    #[arg(long, value_name = "URL")]
+    pub devino_incoming_url: Option<String>,
 }
 
 impl MockArgs {
@@ -61,6 +67,11 @@ impl MockArgs {
             write_limit: self.write_limit,
             captcha_every: self.captcha_every,
             max_body: self.max_body,
+            devino: crate::mock::devino::DevinoConfig {
+                status_delay: std::time::Duration::from_millis(self.devino_callback_delay_ms),
+                incoming_url: self.devino_incoming_url.clone(),
+                ..Default::default()
+            },
             ..MockConfig::default()
         }
     }
