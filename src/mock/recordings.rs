@@ -97,28 +97,55 @@ impl Recordings {
     }
 
     /// Loads every recording below a directory on disk.
-    pub fn load_dir(catalog: &Catalog, root: &std::path::Path) -> Result<Recordings, RecordingError> {
+    pub fn load_dir(
+        catalog: &Catalog,
+        root: &std::path::Path,
+    ) -> Result<Recordings, RecordingError> {
         let files = crate::embedded::files_on_disk(root).map_err(|e| RecordingError {
             file: root.display().to_string(),
             location: None,
             message: format!("cannot read the snapshots directory: {e}"),
         })?;
-        Recordings::from_files(catalog, files.iter().map(|(p, b)| (p.as_str(), b.as_slice())))
+        Recordings::from_files(
+            catalog,
+            files.iter().map(|(p, b)| (p.as_str(), b.as_slice())),
+        )
     }
 
     /// Parses and checks recording files (`(path below snapshots/, bytes)`).
     /// Files outside `openvk/`, `devino/` and `ok/`, and non-JSON files, are skipped.
-    pub fn from_files<'a>(catalog: &Catalog, files: impl Iterator<Item = (&'a str, &'a [u8])>) -> Result<Recordings, RecordingError> {
+    pub fn from_files<'a>(
+        catalog: &Catalog,
+        files: impl Iterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<Recordings, RecordingError> {
         let mut out = Recordings::default();
         for (path, bytes) in files {
             let top = path.split('/').next().unwrap_or("");
-            if Api::parse(top).is_none() || !path.ends_with(".json") || path.contains("/procedures/") {
+            if Api::parse(top).is_none()
+                || !path.ends_with(".json")
+                || path.contains("/procedures/")
+            {
                 continue;
             }
-            let err = |location: Option<String>, message: String| RecordingError { file: path.to_string(), location, message };
-            let file: RecordingFile = serde_json::from_slice(bytes).map_err(|e| err(Some(format!("{}:{}", e.line(), e.column())), format!("not a valid recording file: {e}")))?;
+            let err = |location: Option<String>, message: String| RecordingError {
+                file: path.to_string(),
+                location,
+                message,
+            };
+            let file: RecordingFile = serde_json::from_slice(bytes).map_err(|e| {
+                err(
+                    Some(format!("{}:{}", e.line(), e.column())),
+                    format!("not a valid recording file: {e}"),
+                )
+            })?;
             if file.format != FORMAT {
-                return Err(err(Some("#/format".into()), format!("format is `{}`; this vkconform reads `{FORMAT}`", file.format)));
+                return Err(err(
+                    Some("#/format".into()),
+                    format!(
+                        "format is `{}`; this vkconform reads `{FORMAT}`",
+                        file.format
+                    ),
+                ));
             }
             let Some(spec) = catalog.method(file.api, &file.method) else {
                 return Err(err(Some("#/method".into()), format!("`{}` is not a documented {} method; check the spelling against `vkconform schemas list`", file.method, file.api)));
@@ -128,16 +155,33 @@ impl Recordings {
                 match (&r.response, &r.error) {
                     (Some(resp), None) => {
                         if let Err(v) = spec.validate_response(resp) {
-                            return Err(err(at("/response"), format!("recording `{}` does not match the response schema of {}: {}", r.id, spec.name, v[0])));
+                            return Err(err(
+                                at("/response"),
+                                format!(
+                                    "recording `{}` does not match the response schema of {}: {}",
+                                    r.id, spec.name, v[0]
+                                ),
+                            ));
                         }
                     }
                     (None, Some(_)) => {}
-                    _ => return Err(err(at(""), format!("recording `{}` needs exactly one of `response` or `error`", r.id))),
+                    _ => {
+                        return Err(err(
+                            at(""),
+                            format!(
+                                "recording `{}` needs exactly one of `response` or `error`",
+                                r.id
+                            ),
+                        ))
+                    }
                 }
             }
             let key = (file.api, spec.name.to_ascii_lowercase());
             if out.by_method.contains_key(&key) {
-                return Err(err(None, format!("a second recording file for {}", spec.name)));
+                return Err(err(
+                    None,
+                    format!("a second recording file for {}", spec.name),
+                ));
             }
             out.files.push(path.to_string());
             out.by_method.insert(key, file);
@@ -156,14 +200,23 @@ impl Recordings {
     }
 
     /// The most specific recording of `method` whose matcher equals the typed params.
-    pub fn find(&self, api: Api, method: &str, params: &Map<String, Value>, version: Option<&str>) -> Option<&Recording> {
+    pub fn find(
+        &self,
+        api: Api,
+        method: &str,
+        params: &Map<String, Value>,
+        version: Option<&str>,
+    ) -> Option<&Recording> {
         let file = self.file(api, method)?;
         let mut best: Option<(&Recording, usize)> = None;
         for r in &file.recordings {
             if !version_matches(r, version) {
                 continue;
             }
-            if r.matcher.iter().all(|(k, v)| params.get(k).is_some_and(|p| loosely_equal(p, v))) {
+            if r.matcher
+                .iter()
+                .all(|(k, v)| params.get(k).is_some_and(|p| loosely_equal(p, v)))
+            {
                 let n = r.matcher.len();
                 if best.is_none_or(|(_, bn)| n > bn) {
                     best = Some((r, n));
@@ -175,24 +228,15 @@ impl Recordings {
 }
 
 fn version_matches(r: &Recording, v: Option<&str>) -> bool {
-    let v = v.and_then(parse_version);
-    let ge = |min: &str| match (v, parse_version(min)) {
-        (Some(v), Some(m)) => v >= m,
-        (None, _) => false,
-        _ => true,
-    };
-    if let Some(min) = &r.min_v {
-        if !ge(min) {
-            return false;
-        }
+    if r.min_v.is_none() && r.max_v.is_none() {
+        return true;
     }
-    if let Some(max) = &r.max_v {
-        // No version given: VK clients send one; a bare request gets the newest shape.
-        if v.is_some() && ge(max) {
-            return false;
-        }
-    }
-    true
+    // Version-gated shapes answer only clients that send `v`; a bare request
+    // gets OpenVK's default (ungated) shape, as a real OpenVK with v=5.9999 does.
+    let Some(v) = v.and_then(parse_version) else { return false };
+    let ok_min = r.min_v.as_deref().and_then(parse_version).is_none_or(|m| v >= m);
+    let ok_max = r.max_v.as_deref().and_then(parse_version).is_none_or(|m| v < m);
+    ok_min && ok_max
 }
 
 /// `5.199` → (5, 199); `5.9999` → (5, 9999).
@@ -208,35 +252,72 @@ fn loosely_equal(param: &Value, matcher: &Value) -> bool {
     }
     match (param, matcher) {
         (Value::Array(a), m) if a.len() == 1 && !m.is_array() => loosely_equal(&a[0], m),
-        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => n.to_string() == *s,
+        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => {
+            n.to_string() == *s
+        }
         _ => false,
     }
 }
 
 /// Base keys of user objects that `fields` never removes.
-pub const USER_BASE: &[&str] = &["id", "first_name", "last_name", "is_closed", "can_access_closed", "deactivated", "ban_reason"];
+pub const USER_BASE: &[&str] = &[
+    "id",
+    "first_name",
+    "last_name",
+    "is_closed",
+    "can_access_closed",
+    "deactivated",
+    "ban_reason",
+];
 /// Base keys of group objects that `fields` never removes.
-pub const GROUP_BASE: &[&str] = &["id", "name", "screen_name", "is_closed", "type", "is_member", "is_admin", "deactivated", "can_access_closed", "photo_50", "photo_100", "photo_200"];
+pub const GROUP_BASE: &[&str] = &[
+    "id",
+    "name",
+    "screen_name",
+    "is_closed",
+    "type",
+    "is_member",
+    "is_admin",
+    "deactivated",
+    "can_access_closed",
+    "photo_50",
+    "photo_100",
+    "photo_200",
+];
 
 /// Applies `offset`/`count` paging and `fields` filtering to a recorded response.
 pub fn shape(rec: &Recording, params: &Map<String, Value>, default_count: Option<i64>) -> Value {
     let mut v = rec.response.clone().unwrap_or(Value::Null);
     if !rec.objects.is_empty() {
         let fields: Vec<String> = match params.get("fields") {
-            Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
             Some(Value::String(s)) => s.split(',').map(|x| x.trim().to_string()).collect(),
             _ => Vec::new(),
         };
         for (ptr, kind) in &rec.objects {
-            let base = if kind == "group" { GROUP_BASE } else { USER_BASE };
+            let base = if kind == "group" {
+                GROUP_BASE
+            } else {
+                USER_BASE
+            };
             if let Some(target) = v.pointer_mut(ptr) {
                 filter_fields(target, base, &fields);
             }
         }
     }
     if let Some(ptr) = &rec.page {
-        let offset = params.get("offset").and_then(Value::as_i64).unwrap_or(0).max(0) as usize;
-        let count = params.get("count").and_then(Value::as_i64).or(default_count);
+        let offset = params
+            .get("offset")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            .max(0) as usize;
+        let count = params
+            .get("count")
+            .and_then(Value::as_i64)
+            .or(default_count);
         if let Some(Value::Array(items)) = v.pointer_mut(ptr) {
             let start = offset.min(items.len());
             items.drain(..start);
@@ -254,7 +335,9 @@ fn filter_fields(target: &mut Value, base: &[&str], fields: &[String]) {
         Value::Object(o) => {
             if o.contains_key("id") {
                 // `online` comes with every user object on OpenVK.
-                o.retain(|k, _| base.contains(&k.as_str()) || k == "online" || fields.iter().any(|f| f == k));
+                o.retain(|k, _| {
+                    base.contains(&k.as_str()) || k == "online" || fields.iter().any(|f| f == k)
+                });
             } else {
                 // A map keyed by index (OpenVK's Users.get quirk).
                 o.values_mut().for_each(|x| filter_fields(x, base, fields));
@@ -275,7 +358,9 @@ mod tests {
 
     #[test]
     fn paging_slices_items_and_keeps_the_total() {
-        let r = rec(json!({"count": 3, "items": [{"id": 1, "first_name": "a", "last_name": "b", "sex": 1}, {"id": 2, "first_name": "a", "last_name": "b"}, {"id": 3, "first_name": "a", "last_name": "b"}]}));
+        let r = rec(
+            json!({"count": 3, "items": [{"id": 1, "first_name": "a", "last_name": "b", "sex": 1}, {"id": 2, "first_name": "a", "last_name": "b"}, {"id": 3, "first_name": "a", "last_name": "b"}]}),
+        );
         let p = json!({"offset": 1, "count": 1, "fields": ["sex"]});
         let out = shape(&r, p.as_object().unwrap(), None);
         assert_eq!(out["count"], 3);
@@ -285,7 +370,9 @@ mod tests {
 
     #[test]
     fn fields_not_asked_for_are_removed() {
-        let r = rec(json!({"count": 1, "items": [{"id": 1, "first_name": "a", "last_name": "b", "sex": 1, "status": "x"}]}));
+        let r = rec(
+            json!({"count": 1, "items": [{"id": 1, "first_name": "a", "last_name": "b", "sex": 1, "status": "x"}]}),
+        );
         let out = shape(&r, json!({"fields": ["sex"]}).as_object().unwrap(), None);
         assert_eq!(out["items"][0].get("sex"), Some(&json!(1)));
         assert_eq!(out["items"][0].get("status"), None);

@@ -5,6 +5,7 @@ mod devino;
 mod execute;
 mod mock_openvk;
 mod ok;
+mod record;
 mod report;
 mod runner;
 mod schemas;
