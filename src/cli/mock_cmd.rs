@@ -41,6 +41,9 @@ pub struct MockArgs {
     /// Ask for a captcha (error 14) on every Nth write call.
     #[arg(long, value_name = "N")]
     pub captcha_every: Option<u32>,
+    /// Captchas carry `redirect_uri`; the page there hands out a `success_token` to retry with.
+    #[arg(long, requires = "captcha_every")]
+    pub captcha_redirect: bool,
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 2 * 1024 * 1024)]
     pub max_body: usize,
@@ -55,7 +58,7 @@ pub struct MockArgs {
 impl MockArgs {
     /// The server configuration these flags describe.
     pub fn config(&self) -> MockConfig {
-        MockConfig {
+        let mut config = MockConfig {
             host: self.host,
             port: self.port,
             profile: self.profile,
@@ -66,14 +69,14 @@ impl MockArgs {
             rate_limit: self.rate_limit,
             write_limit: self.write_limit,
             captcha_every: self.captcha_every,
+            captcha_redirect: self.captcha_redirect,
             max_body: self.max_body,
-            devino: crate::mock::devino::DevinoConfig {
-                status_delay: std::time::Duration::from_millis(self.devino_callback_delay_ms),
-                incoming_url: self.devino_incoming_url.clone(),
-                ..Default::default()
-            },
             ..MockConfig::default()
-        }
+        };
+        config.devino.status_delay =
+            std::time::Duration::from_millis(self.devino_callback_delay_ms);
+        config.devino.incoming_url = self.devino_incoming_url.clone();
+        config
     }
 }
 
@@ -82,16 +85,25 @@ pub fn run(args: MockArgs) -> Result<Exit, Failure> {
     let rt = runtime()?;
     let started = std::time::Instant::now();
     rt.block_on(async move {
-        let server = MockServer::start(args.config()).await.map_err(|e| match e {
-            crate::mock::MockError::Bind { .. } => Failure::new(Exit::Usage, format!("{e}; pick another --port (0 picks a free one)")),
-            other => Failure::new(Exit::Load, other.to_string()),
-        })?;
+        let server = MockServer::start(args.config())
+            .await
+            .map_err(|e| match e {
+                crate::mock::MockError::Bind { .. } => Failure::new(
+                    Exit::Usage,
+                    format!("{e}; pick another --port (0 picks a free one)"),
+                ),
+                other => Failure::new(Exit::Load, other.to_string()),
+            })?;
         {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "listening on {}", server.uri());
             let _ = out.flush();
         }
-        eprintln!("vkconform mock: profile {}, ready in {} ms; stop with Ctrl-C", args.profile, started.elapsed().as_millis());
+        eprintln!(
+            "vkconform mock: profile {}, ready in {} ms; stop with Ctrl-C",
+            args.profile,
+            started.elapsed().as_millis()
+        );
         wait_for_signal().await;
         eprintln!("vkconform mock: stopping");
         server.shutdown().await;

@@ -70,15 +70,26 @@ impl std::str::FromStr for Account {
     fn from_str(s: &str) -> Result<Self, String> {
         let mut parts = s.splitn(3, ':');
         let login = parts.next().unwrap_or_default();
-        let password = parts.next().ok_or("an account is LOGIN:PASSWORD[:TOTP_SECRET]")?;
+        let password = parts
+            .next()
+            .ok_or("an account is LOGIN:PASSWORD[:TOTP_SECRET]")?;
         if login.is_empty() || password.is_empty() {
-            return Err("an account is LOGIN:PASSWORD[:TOTP_SECRET] with a non-empty login and password".into());
+            return Err(
+                "an account is LOGIN:PASSWORD[:TOTP_SECRET] with a non-empty login and password"
+                    .into(),
+            );
         }
         let totp_secret = parts.next().filter(|t| !t.is_empty()).map(str::to_string);
         if let Some(t) = &totp_secret {
-            token::totp_now(t, 0).map_err(|e| format!("the TOTP secret is not valid base32: {e}"))?;
+            token::totp_now(t, 0)
+                .map_err(|e| format!("the TOTP secret is not valid base32: {e}"))?;
         }
-        Ok(Account { login: login.into(), password: password.into(), totp_secret, user_id: 1 })
+        Ok(Account {
+            login: login.into(),
+            password: password.into(),
+            totp_secret,
+            user_id: 1,
+        })
     }
 }
 
@@ -105,6 +116,8 @@ pub struct MockConfig {
     pub write_limit: Option<u32>,
     /// Ask for a captcha (error 14) on every Nth write call.
     pub captcha_every: Option<u32>,
+    /// Captchas also carry `redirect_uri` (VK's newer flow: retry with `success_token`).
+    pub captcha_redirect: bool,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
     /// Devino behaviour (callbacks, limits).
@@ -124,6 +137,7 @@ impl Default for MockConfig {
             rate_limit: None,
             write_limit: None,
             captcha_every: None,
+            captcha_redirect: false,
             max_body: 2 * 1024 * 1024,
             devino: devino::DevinoConfig::default(),
         }
@@ -163,29 +177,50 @@ impl MockServer {
     pub async fn start(config: MockConfig) -> Result<MockServer, MockError> {
         let catalog = match Catalog::shared() {
             Ok(c) => c,
-            Err(e) => return Err(MockError::Schema(crate::schema::SchemaError { file: e.file.clone(), location: e.location.clone(), message: e.message.clone() })),
+            Err(e) => {
+                return Err(MockError::Schema(crate::schema::SchemaError {
+                    file: e.file.clone(),
+                    location: e.location.clone(),
+                    message: e.message.clone(),
+                }))
+            }
         };
         MockServer::start_with(config, catalog).await
     }
 
     /// Starts a mock with a given catalog.
-    pub async fn start_with(config: MockConfig, catalog: Arc<Catalog>) -> Result<MockServer, MockError> {
+    pub async fn start_with(
+        config: MockConfig,
+        catalog: Arc<Catalog>,
+    ) -> Result<MockServer, MockError> {
         let state = Arc::new(MockState::new(config.clone(), catalog)?);
         let addr = SocketAddr::new(config.host, config.port);
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| MockError::Bind { addr, source })?;
-        let addr = listener.local_addr().map_err(|source| MockError::Bind { addr, source })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| MockError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| MockError::Bind { addr, source })?;
         state.set_base_url(format!("http://{addr}"));
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
         });
         devino::spawn_workers(&state);
-        Ok(MockServer { addr, state, stop: Some(tx), task: Some(task) })
+        Ok(MockServer {
+            addr,
+            state,
+            stop: Some(tx),
+            task: Some(task),
+        })
     }
 
     /// `http://HOST:PORT`.
@@ -233,7 +268,11 @@ pub fn router(state: Arc<MockState>) -> Router {
         .route("/graph/me/messages", any(ok::messages))
         .route("/graph/me/messages/{chat}", any(ok::messages_by_path))
         .route("/captcha.php", any(openvk::captcha_image))
-        .route("/__vkconform/devino/incoming", post(devino::inject_incoming))
+        .route("/captcha/challenge", any(openvk::captcha_challenge))
+        .route(
+            "/__vkconform/devino/incoming",
+            post(devino::inject_incoming),
+        )
         .route("/__vkconform/health", any(|| async { "ok" }))
         .route("/{poll}", any(longpoll::poll))
         .fallback(openvk::not_found)

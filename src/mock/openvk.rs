@@ -38,33 +38,64 @@ pub(crate) struct Incoming {
 
 /// Reads query + body of a request into [`Incoming`]; `Err` is a ready answer (body too large).
 pub(crate) async fn read_request(st: &MockState, req: Request) -> Result<Incoming, Response> {
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let query = req.uri().query().map(str::to_string);
     let headers = req.headers().clone();
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+        .map(|ct| {
+            ct.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
         .unwrap_or(true);
     let body = match axum::body::to_bytes(req.into_body(), st.config.max_body).await {
         Ok(b) => b,
         Err(_) => {
-            let err = ApiError::new(codes::PARAM, format!("Request body too large: the limit is {} bytes", st.config.max_body));
+            let err = ApiError::new(
+                codes::PARAM,
+                format!(
+                    "Request body too large: the limit is {} bytes",
+                    st.config.max_body
+                ),
+            );
             let (_, body) = error_body(st.config.profile, &err, vec![]);
             return Err(json_response(StatusCode::PAYLOAD_TOO_LARGE, &body));
         }
     };
-    let wire = WireParams::parse(query.as_deref(), if is_form && !body.is_empty() { Some(&body) } else { None });
+    let wire = WireParams::parse(
+        query.as_deref(),
+        if is_form && !body.is_empty() {
+            Some(&body)
+        } else {
+            None
+        },
+    );
     let token = wire.get("access_token").map(str::to_string).or_else(|| {
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string())
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string())
     });
     let user = token.as_deref().and_then(|t| st.user_for_token(t));
     let version = wire.get("v").map(str::to_string);
-    Ok(Incoming { wire, ctx: CallCtx { user, ip, version }, headers })
+    Ok(Incoming {
+        wire,
+        ctx: CallCtx { user, ip, version },
+        headers,
+    })
 }
 
 /// `GET|POST /method/{name}`.
-pub(super) async fn method(State(st): State<Arc<MockState>>, Path(name): Path<String>, req: Request) -> Response {
+pub(super) async fn method(
+    State(st): State<Arc<MockState>>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Response {
     let inc = match read_request(&st, req).await {
         Ok(i) => i,
         Err(resp) => return resp,
@@ -72,12 +103,24 @@ pub(super) async fn method(State(st): State<Arc<MockState>>, Path(name): Path<St
     let profile = st.config.profile;
     let fail = |err: ApiError| {
         let (status, body) = error_body(profile, &err, request_params(profile, &inc.wire, &name));
-        json_response(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), &body)
+        json_response(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            &body,
+        )
     };
-    if let Some(code) = inc.headers.get("x-vkconform-force-error").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok()) {
+    if let Some(code) = inc
+        .headers
+        .get("x-vkconform-force-error")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    {
         return fail(forced_error(&st, code));
     }
-    let client = inc.wire.get("access_token").map(str::to_string).unwrap_or_else(|| inc.ctx.ip.to_string());
+    let client = inc
+        .wire
+        .get("access_token")
+        .map(str::to_string)
+        .unwrap_or_else(|| inc.ctx.ip.to_string());
     if st.over_rate_limit(&client) {
         return fail(ApiError::code(codes::TOO_MANY));
     }
@@ -88,10 +131,24 @@ pub(super) async fn method(State(st): State<Arc<MockState>>, Path(name): Path<St
         call(&st, &inc.ctx, &name, &inc.wire).map(|v| json!({"response": v}))
     };
     match result {
-        Ok(body) => match inc.wire.query_pairs().iter().rev().find(|(k, _)| k == "callback").map(|(_, v)| v.clone()) {
+        Ok(body) => match inc
+            .wire
+            .query_pairs()
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "callback")
+            .map(|(_, v)| v.clone())
+        {
             Some(cb) if is_js_identifier(&cb) => {
                 let text = format!("{cb}({body})");
-                ([(header::CONTENT_TYPE, HeaderValue::from_static("application/javascript"))], text).into_response()
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/javascript"),
+                    )],
+                    text,
+                )
+                    .into_response()
             }
             _ => json_response(StatusCode::OK, &body),
         },
@@ -103,21 +160,44 @@ fn forced_error(st: &MockState, code: i64) -> ApiError {
     let mut e = ApiError::code(code);
     if code == codes::CAPTCHA {
         let sid = "100000000001".to_string();
-        e = e.with("captcha_sid", json!(sid)).with("captcha_img", json!(format!("{}/captcha.php?sid={sid}", st.base_url())));
+        e = e.with("captcha_sid", json!(sid)).with(
+            "captcha_img",
+            json!(format!("{}/captcha.php?sid={sid}", st.base_url())),
+        );
     }
     e
 }
 
 /// Runs one method call (also used by `execute` for each `API.x.y(...)`).
-pub fn call(st: &MockState, ctx: &CallCtx, name: &str, wire: &WireParams) -> Result<Value, ApiError> {
-    let spec = st.catalog.method(Api::Openvk, name).filter(|m| m.name != "token").ok_or_else(|| ApiError::code(codes::UNKNOWN_METHOD))?;
+pub fn call(
+    st: &MockState,
+    ctx: &CallCtx,
+    name: &str,
+    wire: &WireParams,
+) -> Result<Value, ApiError> {
+    let spec = st
+        .catalog
+        .method(Api::Openvk, name)
+        .filter(|m| m.name != "token")
+        .ok_or_else(|| ApiError::code(codes::UNKNOWN_METHOD))?;
     if spec.auth && ctx.user.is_none() {
         return Err(ApiError::code(codes::AUTH));
     }
-    let params = crate::vk::coerce(spec, wire).map_err(|e| ApiError::new(codes::PARAM, e.message))?;
+    let params =
+        crate::vk::coerce(spec, wire).map_err(|e| ApiError::new(codes::PARAM, e.message))?;
     if spec.kind == Kind::Write {
-        if let Err((sid, img)) = st.captcha_gate(wire.get("captcha_sid"), wire.get("captcha_key")) {
-            return Err(ApiError::code(codes::CAPTCHA).with("captcha_sid", json!(sid)).with("captcha_img", json!(img)));
+        if let Err(c) = st.captcha_gate(
+            wire.get("captcha_sid"),
+            wire.get("captcha_key"),
+            wire.get("success_token"),
+        ) {
+            let mut e = ApiError::code(codes::CAPTCHA)
+                .with("captcha_sid", json!(c.sid))
+                .with("captcha_img", json!(c.img));
+            if let Some(r) = c.redirect_uri {
+                e = e.with("redirect_uri", json!(r));
+            }
+            return Err(e);
         }
         if st.over_write_limit(ctx.ip) {
             return Err(ApiError::code(codes::RATE_LIMIT));
@@ -129,19 +209,38 @@ pub fn call(st: &MockState, ctx: &CallCtx, name: &str, wire: &WireParams) -> Res
             return result;
         }
     }
-    let rec = st.recordings.find(Api::Openvk, &spec.name, &params, ctx.version.as_deref()).ok_or_else(|| {
-        ApiError::new(codes::UNKNOWN, format!("vkconform mock: no recording answers {} with these parameters", spec.name))
-    })?;
+    let rec = st
+        .recordings
+        .find(Api::Openvk, &spec.name, &params, ctx.version.as_deref())
+        .ok_or_else(|| {
+            ApiError::new(
+                codes::UNKNOWN,
+                format!(
+                    "vkconform mock: no recording answers {} with these parameters",
+                    spec.name
+                ),
+            )
+        })?;
     if let Some(e) = &rec.error {
         return Err(ApiError::new(e.error_code, e.error_msg.clone()));
     }
-    let default_count = spec.param("count").and_then(|p| p.default.as_ref()).and_then(Value::as_i64);
+    let default_count = spec
+        .param("count")
+        .and_then(|p| p.default.as_ref())
+        .and_then(Value::as_i64);
     Ok(shape(rec, &params, default_count))
 }
 
 /// Typed parameters of a call, for behaviours that need them outside `call`.
-pub fn typed(st: &MockState, name: &str, wire: &WireParams) -> Result<Map<String, Value>, ApiError> {
-    let spec = st.catalog.method(Api::Openvk, name).ok_or_else(|| ApiError::code(codes::UNKNOWN_METHOD))?;
+pub fn typed(
+    st: &MockState,
+    name: &str,
+    wire: &WireParams,
+) -> Result<Map<String, Value>, ApiError> {
+    let spec = st
+        .catalog
+        .method(Api::Openvk, name)
+        .ok_or_else(|| ApiError::code(codes::UNKNOWN_METHOD))?;
     crate::vk::coerce(spec, wire).map_err(|e| ApiError::new(codes::PARAM, e.message))
 }
 
@@ -163,9 +262,30 @@ pub(super) async fn captcha_image(State(st): State<Arc<MockState>>, req: Request
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"130\" height=\"50\"><rect width=\"100%\" height=\"100%\" fill=\"#eef\"/><text x=\"20\" y=\"34\" font-size=\"28\" font-family=\"monospace\">{}</text></svg>",
                 text.chars().filter(char::is_ascii_alphanumeric).collect::<String>()
             );
-            ([(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"))], svg).into_response()
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("image/svg+xml"),
+                )],
+                svg,
+            )
+                .into_response()
         }
         None => (StatusCode::NOT_FOUND, "unknown captcha sid").into_response(),
+    }
+}
+
+/// `GET /captcha/challenge?sid=…` (redirect mode): the page a person would
+/// solve; it answers the `success_token` to retry with (JSON, or HTML for browsers).
+pub(super) async fn captcha_challenge(State(st): State<Arc<MockState>>, req: Request) -> Response {
+    let wire = WireParams::parse(req.uri().query(), None);
+    let sid = wire.get("sid").unwrap_or_default().to_string();
+    match st.captcha_success_token(&sid) {
+        Some(token) => json_response(StatusCode::OK, &json!({"sid": sid, "success_token": token})),
+        None => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "unknown captcha sid"}),
+        ),
     }
 }
 
@@ -174,12 +294,18 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
 fn is_js_identifier(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.')
 }
 
 /// The active profile of a state (helper for sibling modules).
