@@ -7,14 +7,14 @@
 
 use super::recordings::shape;
 use super::state::MockState;
-use crate::api::{Api, Profile};
+use crate::api::Api;
 use crate::schema::Kind;
 use crate::vk::{codes, error_body, request_params, ApiError, WireParams};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -231,19 +231,6 @@ pub fn call(
     Ok(shape(rec, &params, default_count))
 }
 
-/// Typed parameters of a call, for behaviours that need them outside `call`.
-pub fn typed(
-    st: &MockState,
-    name: &str,
-    wire: &WireParams,
-) -> Result<Map<String, Value>, ApiError> {
-    let spec = st
-        .catalog
-        .method(Api::Openvk, name)
-        .ok_or_else(|| ApiError::code(codes::UNKNOWN_METHOD))?;
-    crate::vk::coerce(spec, wire).map_err(|e| ApiError::new(codes::PARAM, e.message))
-}
-
 /// Any path the mock does not serve.
 pub(super) async fn not_found(State(st): State<Arc<MockState>>, req: Request) -> Response {
     let what = format!("{} {}", req.method(), req.uri().path());
@@ -306,9 +293,4 @@ fn is_js_identifier(s: &str) -> bool {
         && s.len() <= 64
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.')
-}
-
-/// The active profile of a state (helper for sibling modules).
-pub(crate) fn profile(st: &MockState) -> Profile {
-    st.config.profile
 }
