@@ -53,7 +53,10 @@ pub struct Summary {
 impl Summary {
     /// Recomputes the counts from cases.
     pub fn of(cases: &[CaseResult]) -> Summary {
-        let mut s = Summary { total: cases.len(), ..Summary::default() };
+        let mut s = Summary {
+            total: cases.len(),
+            ..Summary::default()
+        };
         for c in cases {
             match c.status {
                 Status::Pass => s.passed += 1,
@@ -107,7 +110,9 @@ impl Status {
 }
 
 /// How much a case matters (RFC 2119 style).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Required for conformance: a failure makes the exit code 1.
