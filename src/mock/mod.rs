@@ -267,6 +267,7 @@ pub fn router(state: Arc<MockState>) -> Router {
         .route("/vk/messages", post(devino::send))
         .route("/graph/me/messages", any(ok::messages))
         .route("/graph/me/messages/{chat}", any(ok::messages_by_path))
+        .route("/graph/{*rest}", any(ok::unknown))
         .route("/captcha.php", any(openvk::captcha_image))
         .route("/captcha/challenge", any(openvk::captcha_challenge))
         .route(
