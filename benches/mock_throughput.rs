@@ -25,13 +25,21 @@ use std::time::{Duration, Instant};
 const QUERY: &str = "/method/users.get?user_ids=1&fields=sex,photo_50&v=5.199";
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -43,7 +51,11 @@ async fn load(url: String, seconds: u64, connections: usize) -> (u64, u64) {
     for _ in 0..connections {
         let (ok, bad, url) = (ok.clone(), bad.clone(), url.clone());
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder().pool_max_idle_per_host(1).timeout(Duration::from_secs(10)).build().unwrap();
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap();
             while Instant::now() < deadline {
                 match client.get(&url).send().await {
                     Ok(r) if r.status().is_success() => {
@@ -68,18 +80,25 @@ async fn bare_hyper(body: Bytes) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { break };
+            let Ok((stream, _)) = listener.accept().await else {
+                break;
+            };
             let body = body.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |_req| {
                     let body = body.clone();
                     async move {
                         let mut resp = hyper::Response::new(Full::new(body));
-                        resp.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
+                        resp.headers_mut().insert(
+                            "content-type",
+                            hyper::header::HeaderValue::from_static("application/json"),
+                        );
                         Ok::<_, std::convert::Infallible>(resp)
                     }
                 });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     });
@@ -90,30 +109,51 @@ fn main() {
     let seconds = env_u64("BENCH_SECONDS", 10);
     let soak = env_u64("BENCH_SOAK_SECONDS", 60);
     let connections = env_u64("BENCH_CONNECTIONS", 32) as usize;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
 
     // 1. Start-up.
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vkconform")).args(["mock", "--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn mock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vkconform"))
+        .args(["mock", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mock");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let first_line = started.elapsed();
     let base = line.trim().trim_start_matches("listening on ").to_string();
     let url = format!("{base}{QUERY}");
     let body = rt.block_on(async { reqwest::get(&url).await.unwrap().bytes().await.unwrap() });
     let first_answer = started.elapsed();
-    println!("start-up: first line after {:.1} ms, first users.get answered after {:.1} ms", first_line.as_secs_f64() * 1e3, first_answer.as_secs_f64() * 1e3);
+    println!(
+        "start-up: first line after {:.1} ms, first users.get answered after {:.1} ms",
+        first_line.as_secs_f64() * 1e3,
+        first_answer.as_secs_f64() * 1e3
+    );
 
     // 2. Throughput, mock vs bare hyper, same run.
     let hyper_base = rt.block_on(bare_hyper(body.clone()));
     let (mock_ok, mock_bad) = rt.block_on(load(url.clone(), seconds, connections));
-    let (hyper_ok, hyper_bad) = rt.block_on(load(format!("{hyper_base}{QUERY}"), seconds, connections));
+    let (hyper_ok, hyper_bad) =
+        rt.block_on(load(format!("{hyper_base}{QUERY}"), seconds, connections));
     let mock_rps = mock_ok as f64 / seconds as f64;
     let hyper_rps = hyper_ok as f64 / seconds as f64;
-    println!("throughput ({connections} connections, {seconds} s each, users.get, {} bytes):", body.len());
+    println!(
+        "throughput ({connections} connections, {seconds} s each, users.get, {} bytes):",
+        body.len()
+    );
     println!("  vkconform mock: {mock_rps:>10.0} req/s ({mock_bad} errors)");
     println!("  bare hyper:     {hyper_rps:>10.0} req/s ({hyper_bad} errors)");
-    println!("  ratio:          {:>10.1} %", 100.0 * mock_rps / hyper_rps.max(1.0));
+    println!(
+        "  ratio:          {:>10.1} %",
+        100.0 * mock_rps / hyper_rps.max(1.0)
+    );
 
     // 3. Memory under a soak load.
     if soak > 0 {

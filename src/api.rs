@@ -46,7 +46,9 @@ impl fmt::Display for Api {
 }
 
 /// The two dialects of the OpenVK/VK API (see DESIGN.md "Profiles").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// The OpenVK document: error fields at the top level, HTTP 400 on errors.

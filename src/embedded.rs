@@ -38,7 +38,11 @@ pub fn files_on_disk(root: &std::path::Path) -> std::io::Result<Vec<(String, Vec
             if entry.file_type()?.is_dir() {
                 stack.push(path);
             } else {
-                let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.push((rel, std::fs::read(&path)?));
             }
         }

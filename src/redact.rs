@@ -8,13 +8,32 @@ use serde_json::Value;
 pub const MASK: &str = "[REDACTED]";
 
 /// Request parameter names whose values are secrets (`code` is the 2FA code of `/token`).
-pub const SECRET_PARAMS: &[&str] = &["access_token", "password", "code", "captcha_key", "success_token", "client_secret"];
+pub const SECRET_PARAMS: &[&str] = &[
+    "access_token",
+    "password",
+    "code",
+    "captcha_key",
+    "success_token",
+    "client_secret",
+];
 
 /// JSON field names whose values are secrets wherever they appear in a body.
-pub const SECRET_FIELDS: &[&str] = &["access_token", "password", "captcha_key", "success_token", "client_secret", "authorization"];
+pub const SECRET_FIELDS: &[&str] = &[
+    "access_token",
+    "password",
+    "captcha_key",
+    "success_token",
+    "client_secret",
+    "authorization",
+];
 
 /// Header names whose values are secrets.
-pub const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie"];
+pub const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
 
 /// True for a request parameter name that carries a secret (case-insensitive).
 pub fn is_secret_key(k: &str) -> bool {
@@ -84,9 +103,18 @@ impl Redactor {
             }
             Value::Array(a) => a.iter_mut().for_each(|x| self.value(x)),
             Value::Object(o) => {
-                let pair_key_secret = o.get("key").and_then(Value::as_str).is_some_and(is_secret_key) && o.contains_key("value");
+                let pair_key_secret = o
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .is_some_and(is_secret_key)
+                    && o.contains_key("value");
                 for (k, child) in o.iter_mut() {
-                    if (is_secret_field(k) && !child.is_object() && !child.is_array() && !child.is_null()) || (pair_key_secret && k == "value") {
+                    if (is_secret_field(k)
+                        && !child.is_object()
+                        && !child.is_array()
+                        && !child.is_null())
+                        || (pair_key_secret && k == "value")
+                    {
                         *child = Value::String(MASK.into());
                     } else {
                         self.value(child);
@@ -103,13 +131,22 @@ pub fn redact_query_values(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     'outer: while !rest.is_empty() {
-        for key in ["access_token=", "password=", "captcha_key=", "success_token=", "code="] {
+        for key in [
+            "access_token=",
+            "password=",
+            "captcha_key=",
+            "success_token=",
+            "code=",
+        ] {
             if let Some(stripped) = rest.strip_prefix(key) {
-                let at_boundary = out.is_empty() || out.ends_with(['?', '&', ' ', '"', '\'', '\n', '(']);
+                let at_boundary =
+                    out.is_empty() || out.ends_with(['?', '&', ' ', '"', '\'', '\n', '(']);
                 if at_boundary {
                     out.push_str(key);
                     out.push_str(MASK);
-                    let end = stripped.find(['&', ' ', '"', '\'', '\n', ')', '#']).unwrap_or(stripped.len());
+                    let end = stripped
+                        .find(['&', ' ', '"', '\'', '\n', ')', '#'])
+                        .unwrap_or(stripped.len());
                     rest = &stripped[end..];
                     continue 'outer;
                 }
@@ -140,7 +177,10 @@ mod tests {
 
     #[test]
     fn masks_query_strings() {
-        assert_eq!(redact_query_values("GET /x?a=1&access_token=zz&b=2"), "GET /x?a=1&access_token=[REDACTED]&b=2");
+        assert_eq!(
+            redact_query_values("GET /x?a=1&access_token=zz&b=2"),
+            "GET /x?a=1&access_token=[REDACTED]&b=2"
+        );
         assert_eq!(redact_query_values("barcode=5"), "barcode=5");
     }
 

@@ -43,7 +43,10 @@ pub struct Failure {
 impl Failure {
     /// A failure with an exit code and message.
     pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
-        Failure { exit, message: message.into() }
+        Failure {
+            exit,
+            message: message.into(),
+        }
     }
 }
 
@@ -52,7 +55,11 @@ pub fn main() -> std::process::ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { Exit::Usage } else { Exit::Success };
+            let code = if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Success
+            };
             let _ = e.print();
             return code.into();
         }
@@ -79,11 +86,17 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
     match out.write_all(bytes).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Failure::new(Exit::Usage, format!("cannot write to stdout: {e}"))),
+        Err(e) => Err(Failure::new(
+            Exit::Usage,
+            format!("cannot write to stdout: {e}"),
+        )),
     }
 }
 
 /// Builds a multi-threaded tokio runtime for a command.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Failure::new(Exit::Usage, format!("cannot start the async runtime: {e}")))
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(Exit::Usage, format!("cannot start the async runtime: {e}")))
 }

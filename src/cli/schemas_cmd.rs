@@ -31,7 +31,11 @@ pub enum SchemasAction {
         /// Method name (case-insensitive), e.g. Users.get.
         method: String,
         /// The request parameters' schema.
-        #[arg(long, conflicts_with = "response", required_unless_present = "response")]
+        #[arg(
+            long,
+            conflicts_with = "response",
+            required_unless_present = "response"
+        )]
         params: bool,
         /// The response schema (the value inside `{"response": …}` for OpenVK).
         #[arg(long)]
@@ -81,24 +85,52 @@ pub fn run(args: SchemasArgs) -> Result<Exit, Failure> {
         SchemasAction::Check => {
             let cat = load(&args.dir)?;
             let methods = cat.all_methods().len();
-            let per_api: Vec<String> = Api::ALL.iter().map(|a| format!("{} {}", cat.methods(*a).count(), a)).collect();
-            write_stdout(format!("ok: {} documents, {methods} methods ({}) meta-validated and compiled\n", cat.files().len(), per_api.join(", ")).as_bytes())?;
+            let per_api: Vec<String> = Api::ALL
+                .iter()
+                .map(|a| format!("{} {}", cat.methods(*a).count(), a))
+                .collect();
+            write_stdout(
+                format!(
+                    "ok: {} documents, {methods} methods ({}) meta-validated and compiled\n",
+                    cat.files().len(),
+                    per_api.join(", ")
+                )
+                .as_bytes(),
+            )?;
             Ok(Exit::Success)
         }
-        SchemasAction::Show { api, method, params, response: _ } => {
+        SchemasAction::Show {
+            api,
+            method,
+            params,
+            response: _,
+        } => {
             let cat = load(&args.dir)?;
-            let api_v = Api::parse(&api).ok_or_else(|| Failure::new(Exit::Usage, format!("unknown API `{api}`; use openvk, devino or ok")))?;
+            let api_v = Api::parse(&api).ok_or_else(|| {
+                Failure::new(
+                    Exit::Usage,
+                    format!("unknown API `{api}`; use openvk, devino or ok"),
+                )
+            })?;
             let spec = cat.method(api_v, &method).ok_or_else(|| {
                 Failure::new(Exit::Usage, format!("`{method}` is not a documented {api_v} method; `vkconform schemas list` shows them all"))
             })?;
-            let frag = if params { "/$defs/params" } else { "/$defs/response" };
-            let bundled = cat.bundled(&format!("{}#{frag}", spec.id)).map_err(|e| Failure::new(Exit::Load, e))?;
+            let frag = if params {
+                "/$defs/params"
+            } else {
+                "/$defs/response"
+            };
+            let bundled = cat
+                .bundled(&format!("{}#{frag}", spec.id))
+                .map_err(|e| Failure::new(Exit::Load, e))?;
             let mut text = serde_json::to_string_pretty(&bundled).expect("JSON serializes");
             text.push('\n');
             write_stdout(text.as_bytes())?;
             Ok(Exit::Success)
         }
-        SchemasAction::Export { format: ExportFormat::Openapi } => {
+        SchemasAction::Export {
+            format: ExportFormat::Openapi,
+        } => {
             let cat = load(&args.dir)?;
             let doc = crate::schema::openapi_document(&cat);
             let mut text = serde_json::to_string_pretty(&doc).expect("JSON serializes");

@@ -233,9 +233,19 @@ fn version_matches(r: &Recording, v: Option<&str>) -> bool {
     }
     // Version-gated shapes answer only clients that send `v`; a bare request
     // gets OpenVK's default (ungated) shape, as a real OpenVK with v=5.9999 does.
-    let Some(v) = v.and_then(parse_version) else { return false };
-    let ok_min = r.min_v.as_deref().and_then(parse_version).is_none_or(|m| v >= m);
-    let ok_max = r.max_v.as_deref().and_then(parse_version).is_none_or(|m| v < m);
+    let Some(v) = v.and_then(parse_version) else {
+        return false;
+    };
+    let ok_min = r
+        .min_v
+        .as_deref()
+        .and_then(parse_version)
+        .is_none_or(|m| v >= m);
+    let ok_max = r
+        .max_v
+        .as_deref()
+        .and_then(parse_version)
+        .is_none_or(|m| v < m);
     ok_min && ok_max
 }
 

@@ -19,19 +19,28 @@ pub const TOKEN_METHOD: &str = "internal.acquireToken";
 /// The 6-digit TOTP code for a base32 secret at `now + offset_steps * 30 s`.
 pub fn totp_now(secret_b32: &str, offset_steps: i64) -> Result<String, String> {
     let totp = make_totp(secret_b32)?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs() as i64;
     Ok(totp.generate((now + offset_steps * 30).max(0) as u64))
 }
 
 fn make_totp(secret_b32: &str) -> Result<TOTP, String> {
-    let bytes = Secret::Encoded(secret_b32.trim().replace(' ', "").to_ascii_uppercase()).to_bytes().map_err(|e| format!("{e:?}"))?;
+    let bytes = Secret::Encoded(secret_b32.trim().replace(' ', "").to_ascii_uppercase())
+        .to_bytes()
+        .map_err(|e| format!("{e:?}"))?;
     Ok(TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, bytes))
 }
 
 /// Checks a 2FA code against a secret (one 30 s step of clock skew either way).
 pub fn totp_valid(secret_b32: &str, code: &str) -> bool {
-    let Ok(totp) = make_totp(secret_b32) else { return false };
-    let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) else { return false };
+    let Ok(totp) = make_totp(secret_b32) else {
+        return false;
+    };
+    let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) else {
+        return false;
+    };
     code.len() == 6 && totp.check(code, now.as_secs())
 }
 
@@ -44,16 +53,28 @@ pub(super) async fn handle(State(st): State<Arc<MockState>>, req: Request) -> Re
     let w = &inc.wire;
     let fail = |err: ApiError| {
         let (status, body) = error_body(profile, &err, request_params(profile, w, TOKEN_METHOD));
-        json_response(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), &body)
+        json_response(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            &body,
+        )
     };
     if w.get("grant_type") != Some("password") {
         return fail(ApiError::new(codes::ACCESS_DENIED, "Invalid grant type"));
     }
-    let (Some(username), Some(password)) = (w.get("username").filter(|s| !s.is_empty()), w.get("password").filter(|s| !s.is_empty())) else {
-        return fail(ApiError::new(codes::PARAM, "Password and username not passed"));
+    let (Some(username), Some(password)) = (
+        w.get("username").filter(|s| !s.is_empty()),
+        w.get("password").filter(|s| !s.is_empty()),
+    ) else {
+        return fail(ApiError::new(
+            codes::PARAM,
+            "Password and username not passed",
+        ));
     };
     let Some(account) = st.accounts.get(username).filter(|a| a.password == password) else {
-        return fail(ApiError::new(codes::BAD_CREDENTIALS, "Invalid username or password"));
+        return fail(ApiError::new(
+            codes::BAD_CREDENTIALS,
+            "Invalid username or password",
+        ));
     };
     if let Some(secret) = &account.totp_secret {
         match w.get("code").map(str::trim).filter(|c| !c.is_empty()) {
@@ -69,12 +90,17 @@ pub(super) async fn handle(State(st): State<Arc<MockState>>, req: Request) -> Re
                 });
                 return json_response(StatusCode::UNAUTHORIZED, &body);
             }
-            Some(code) if !totp_valid(secret, code) => return fail(ApiError::new(codes::BAD_CREDENTIALS, "Invalid 2FA code")),
+            Some(code) if !totp_valid(secret, code) => {
+                return fail(ApiError::new(codes::BAD_CREDENTIALS, "Invalid 2FA code"))
+            }
             Some(_) => {}
         }
     }
     let token = st.issue_token(account.user_id);
-    json_response(StatusCode::OK, &json!({"access_token": token, "expires_in": 0, "user_id": account.user_id, "is_stale": false}))
+    json_response(
+        StatusCode::OK,
+        &json!({"access_token": token, "expires_in": 0, "user_id": account.user_id, "is_stale": false}),
+    )
 }
 
 #[cfg(test)]

@@ -13,7 +13,10 @@ use std::collections::BTreeSet;
 /// Bundles the schema at `uri` (absolute, with optional fragment).
 pub(super) fn bundle(cat: &Catalog, uri: &str) -> Result<Value, String> {
     let (doc_uri, frag) = uri.split_once('#').unwrap_or((uri, ""));
-    let root = cat.docs().get(doc_uri).ok_or_else(|| format!("no schema document `{doc_uri}` in the catalog"))?;
+    let root = cat
+        .docs()
+        .get(doc_uri)
+        .ok_or_else(|| format!("no schema document `{doc_uri}` in the catalog"))?;
     if !frag.is_empty() && root.pointer(frag).is_none() {
         return Err(format!("`{doc_uri}` has nothing at `#{frag}`"));
     }
@@ -23,7 +26,10 @@ pub(super) fn bundle(cat: &Catalog, uri: &str) -> Result<Value, String> {
         if !seen.insert(d.clone()) {
             continue;
         }
-        let doc = cat.docs().get(&d).ok_or_else(|| format!("`{d}` is referenced but not in the catalog"))?;
+        let doc = cat
+            .docs()
+            .get(&d)
+            .ok_or_else(|| format!("`{d}` is referenced but not in the catalog"))?;
         let mut refs = Vec::new();
         collect_refs(doc, &mut refs);
         for r in refs {
@@ -47,7 +53,11 @@ pub(super) fn bundle(cat: &Catalog, uri: &str) -> Result<Value, String> {
         defs.insert(key, doc);
     }
     let title = root.get("title").cloned().unwrap_or(Value::Null);
-    let what = if frag.is_empty() { String::new() } else { format!(" ({})", frag.trim_start_matches("/$defs/")) };
+    let what = if frag.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", frag.trim_start_matches("/$defs/"))
+    };
     Ok(json!({
         "$schema": DIALECT,
         "$id": format!("{}bundled/{}{}", super::BASE_URI, doc_uri.strip_prefix(super::BASE_URI).unwrap_or(doc_uri), if frag.is_empty() { String::new() } else { format!("-{}", frag.rsplit('/').next().unwrap_or("")) }),

@@ -36,7 +36,11 @@ pub struct SchemaError {
 
 impl SchemaError {
     fn new(file: &str, location: Option<String>, message: impl Into<String>) -> Self {
-        SchemaError { file: file.to_string(), location, message: message.into() }
+        SchemaError {
+            file: file.to_string(),
+            location,
+            message: message.into(),
+        }
     }
 }
 
@@ -53,7 +57,11 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = if self.instance_path.is_empty() { "(root)" } else { &self.instance_path };
+        let at = if self.instance_path.is_empty() {
+            "(root)"
+        } else {
+            &self.instance_path
+        };
         write!(f, "at {at}: {} (schema {})", self.message, self.schema_path)
     }
 }
@@ -136,20 +144,32 @@ pub struct MethodSpec {
 
 impl fmt::Debug for MethodSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MethodSpec").field("api", &self.api).field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("MethodSpec")
+            .field("api", &self.api)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
 impl MethodSpec {
     /// Looks a parameter up by its documented name or by an alias.
     pub fn param(&self, name: &str) -> Option<&ParamSpec> {
-        let doc_name = self.aliases.iter().find(|(real, _)| real == name).map(|(_, d)| d.as_str()).unwrap_or(name);
+        let doc_name = self
+            .aliases
+            .iter()
+            .find(|(real, _)| real == name)
+            .map(|(_, d)| d.as_str())
+            .unwrap_or(name);
         self.params.iter().find(|p| p.name == doc_name)
     }
 
     /// The documented name for a wire name (resolving aliases).
     pub fn canonical_param<'a>(&'a self, name: &'a str) -> &'a str {
-        self.aliases.iter().find(|(real, _)| real == name).map(|(_, d)| d.as_str()).unwrap_or(name)
+        self.aliases
+            .iter()
+            .find(|(real, _)| real == name)
+            .map(|(_, d)| d.as_str())
+            .unwrap_or(name)
     }
 
     /// Parameters the method cannot work without.
@@ -222,7 +242,10 @@ pub struct Catalog {
 
 impl fmt::Debug for Catalog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Catalog").field("documents", &self.files.len()).field("methods", &self.methods.len()).finish()
+        f.debug_struct("Catalog")
+            .field("documents", &self.files.len())
+            .field("methods", &self.methods.len())
+            .finish()
     }
 }
 
@@ -231,13 +254,16 @@ impl fmt::Debug for Catalog {
 struct CatalogRetriever(Arc<HashMap<String, Value>>);
 
 impl Retrieve for CatalogRetriever {
-    fn retrieve(&self, uri: &Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    fn retrieve(
+        &self,
+        uri: &Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
         let s = uri.as_str();
         let base = s.split('#').next().unwrap_or(s);
-        self.0
-            .get(base)
-            .cloned()
-            .ok_or_else(|| format!("`{base}` is not a document of the vkconform catalog (no network fetching)").into())
+        self.0.get(base).cloned().ok_or_else(|| {
+            format!("`{base}` is not a document of the vkconform catalog (no network fetching)")
+                .into()
+        })
     }
 }
 
@@ -250,72 +276,123 @@ impl Catalog {
 
     /// Loads the catalog compiled into the binary, once per process.
     pub fn shared() -> Result<Arc<Catalog>, Arc<SchemaError>> {
-        static SHARED: std::sync::OnceLock<Result<Arc<Catalog>, Arc<SchemaError>>> = std::sync::OnceLock::new();
-        SHARED.get_or_init(|| Catalog::embedded().map(Arc::new).map_err(Arc::new)).clone()
+        static SHARED: std::sync::OnceLock<Result<Arc<Catalog>, Arc<SchemaError>>> =
+            std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| Catalog::embedded().map(Arc::new).map_err(Arc::new))
+            .clone()
     }
 
     /// Loads every `*.json` below a directory on disk.
     pub fn load_dir(root: &std::path::Path) -> Result<Catalog, SchemaError> {
-        let files = crate::embedded::files_on_disk(root)
-            .map_err(|e| SchemaError::new(&root.display().to_string(), None, format!("cannot read the schema directory: {e}")))?;
+        let files = crate::embedded::files_on_disk(root).map_err(|e| {
+            SchemaError::new(
+                &root.display().to_string(),
+                None,
+                format!("cannot read the schema directory: {e}"),
+            )
+        })?;
         Catalog::from_files(files.iter().map(|(p, b)| (p.as_str(), b.as_slice())))
     }
 
     /// Builds the catalog from `(path below schemas/, bytes)` pairs.
-    pub fn from_files<'a>(files: impl Iterator<Item = (&'a str, &'a [u8])>) -> Result<Catalog, SchemaError> {
+    pub fn from_files<'a>(
+        files: impl Iterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<Catalog, SchemaError> {
         let mut docs = HashMap::new();
         let mut names = Vec::new();
         for (path, bytes) in files {
             if !path.ends_with(".json") {
                 continue;
             }
-            let doc: Value = serde_json::from_slice(bytes)
-                .map_err(|e| SchemaError::new(path, Some(format!("{}:{}", e.line(), e.column())), format!("not valid JSON: {e}")))?;
+            let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
+                SchemaError::new(
+                    path,
+                    Some(format!("{}:{}", e.line(), e.column())),
+                    format!("not valid JSON: {e}"),
+                )
+            })?;
             let meta = jsonschema::draft202012::meta::validator();
             if let Some(err) = meta.iter_errors(&doc).next() {
                 return Err(SchemaError::new(
                     path,
                     Some(format!("#{}", err.instance_path().as_str())),
-                    format!("not a valid JSON Schema 2020-12 document: {}", err.masked_with("value")),
+                    format!(
+                        "not a valid JSON Schema 2020-12 document: {}",
+                        err.masked_with("value")
+                    ),
                 ));
             }
             let expected = format!("{BASE_URI}{path}");
             match doc.get("$id").and_then(Value::as_str) {
                 Some(id) if id == expected => {}
                 Some(id) => {
-                    return Err(SchemaError::new(path, Some("#/$id".into()), format!("`$id` is `{id}`; it must be `{expected}` (the file's path below schemas/)")))
+                    return Err(SchemaError::new(
+                        path,
+                        Some("#/$id".into()),
+                        format!(
+                        "`$id` is `{id}`; it must be `{expected}` (the file's path below schemas/)"
+                    ),
+                    ))
                 }
-                None => return Err(SchemaError::new(path, Some("#".into()), format!("missing `$id`; add \"$id\": \"{expected}\""))),
+                None => {
+                    return Err(SchemaError::new(
+                        path,
+                        Some("#".into()),
+                        format!("missing `$id`; add \"$id\": \"{expected}\""),
+                    ))
+                }
             }
             if doc.get("$schema").and_then(Value::as_str) != Some(DIALECT) {
-                return Err(SchemaError::new(path, Some("#/$schema".into()), format!("`$schema` must be \"{DIALECT}\"")));
+                return Err(SchemaError::new(
+                    path,
+                    Some("#/$schema".into()),
+                    format!("`$schema` must be \"{DIALECT}\""),
+                ));
             }
             names.push(path.to_string());
             docs.insert(expected, doc);
         }
         let docs = Arc::new(docs);
-        let mut cat = Catalog { docs, files: names, methods: Vec::new(), index: HashMap::new(), cache: Mutex::new(HashMap::new()) };
+        let mut cat = Catalog {
+            docs,
+            files: names,
+            methods: Vec::new(),
+            index: HashMap::new(),
+            cache: Mutex::new(HashMap::new()),
+        };
         // Compile every document once: a broken `$ref` anywhere fails the load.
         for file in cat.files.clone() {
             let id = format!("{BASE_URI}{file}");
             let doc = &cat.docs[&id];
-            if doc.get("x-vkconform").and_then(|m| m.get("method")).is_some() {
+            if doc
+                .get("x-vkconform")
+                .and_then(|m| m.get("method"))
+                .is_some()
+            {
                 let spec = cat.method_from_doc(&file, &id, doc)?;
                 let key = (spec.api, spec.name.to_ascii_lowercase());
                 if cat.index.contains_key(&key) {
-                    return Err(SchemaError::new(&file, Some("#/x-vkconform/method".into()), format!("method `{}` is defined twice", spec.name)));
+                    return Err(SchemaError::new(
+                        &file,
+                        Some("#/x-vkconform/method".into()),
+                        format!("method `{}` is defined twice", spec.name),
+                    ));
                 }
                 cat.index.insert(key, cat.methods.len());
                 cat.methods.push(spec);
             } else {
-                cat.compile_uri(&id).map_err(|m| SchemaError::new(&file, Some("#".into()), m))?;
+                cat.compile_uri(&id)
+                    .map_err(|m| SchemaError::new(&file, Some("#".into()), m))?;
             }
         }
         Ok(cat)
     }
 
     fn options(&self) -> jsonschema::ValidationOptions<'static> {
-        jsonschema::options().with_draft(Draft::Draft202012).with_retriever(CatalogRetriever(self.docs.clone()))
+        jsonschema::options()
+            .with_draft(Draft::Draft202012)
+            .with_retriever(CatalogRetriever(self.docs.clone()))
     }
 
     /// Compiles (once, then cached) the schema at an absolute URI with optional fragment.
@@ -324,7 +401,10 @@ impl Catalog {
             return Ok(v.clone());
         }
         let v = Arc::new(self.compile_uri(uri)?);
-        self.cache.lock().expect("cache lock").insert(uri.to_string(), v.clone());
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .insert(uri.to_string(), v.clone());
         Ok(v)
     }
 
@@ -333,7 +413,11 @@ impl Catalog {
         let uri = self.absolute(uri);
         match self.validator(&uri) {
             Ok(v) => check(&v, instance),
-            Err(e) => Err(vec![Violation { instance_path: String::new(), schema_path: uri, message: e }]),
+            Err(e) => Err(vec![Violation {
+                instance_path: String::new(),
+                schema_path: uri,
+                message: e,
+            }]),
         }
     }
 
@@ -348,29 +432,58 @@ impl Catalog {
 
     fn compile_uri(&self, uri: &str) -> Result<Validator, String> {
         let wrapper = serde_json::json!({"$schema": DIALECT, "$ref": uri});
-        self.options().build(&wrapper).map_err(|e| format!("does not compile: {e}"))
+        self.options()
+            .build(&wrapper)
+            .map_err(|e| format!("does not compile: {e}"))
     }
 
-    fn method_from_doc(&self, file: &str, id: &str, doc: &Value) -> Result<MethodSpec, SchemaError> {
+    fn method_from_doc(
+        &self,
+        file: &str,
+        id: &str,
+        doc: &Value,
+    ) -> Result<MethodSpec, SchemaError> {
         let meta = &doc["x-vkconform"];
         let err = |loc: &str, msg: String| SchemaError::new(file, Some(loc.to_string()), msg);
         let api_s = meta["api"].as_str().unwrap_or("");
-        let api = Api::parse(api_s).ok_or_else(|| err("#/x-vkconform/api", format!("unknown api `{api_s}`; use openvk, devino or ok")))?;
+        let api = Api::parse(api_s).ok_or_else(|| {
+            err(
+                "#/x-vkconform/api",
+                format!("unknown api `{api_s}`; use openvk, devino or ok"),
+            )
+        })?;
         let name = meta["method"].as_str().unwrap_or_default().to_string();
-        let params_schema = doc.pointer("/$defs/params").ok_or_else(|| err("#/$defs", "a method document needs `$defs/params`".into()))?;
+        let params_schema = doc
+            .pointer("/$defs/params")
+            .ok_or_else(|| err("#/$defs", "a method document needs `$defs/params`".into()))?;
         if doc.pointer("/$defs/response").is_none() {
-            return Err(err("#/$defs", "a method document needs `$defs/response`".into()));
+            return Err(err(
+                "#/$defs",
+                "a method document needs `$defs/response`".into(),
+            ));
         }
         let kind = match meta["kind"].as_str() {
             Some("write") => Kind::Write,
             Some("read") | None => Kind::Read,
-            Some(other) => return Err(err("#/x-vkconform/kind", format!("kind must be read or write, not `{other}`"))),
+            Some(other) => {
+                return Err(err(
+                    "#/x-vkconform/kind",
+                    format!("kind must be read or write, not `{other}`"),
+                ))
+            }
         };
         let aliases = meta["aliases"]
             .as_object()
-            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                    .collect()
+            })
             .unwrap_or_default();
-        let required: Vec<&str> = params_schema["required"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let required: Vec<&str> = params_schema["required"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         let mut params = Vec::new();
         if let Some(props) = params_schema["properties"].as_object() {
             for (pname, pschema) in props {
@@ -390,8 +503,12 @@ impl Catalog {
                 });
             }
         }
-        let params_validator = self.compile_uri(&format!("{id}#/$defs/params")).map_err(|m| err("#/$defs/params", m))?;
-        let response_validator = self.compile_uri(&format!("{id}#/$defs/response")).map_err(|m| err("#/$defs/response", m))?;
+        let params_validator = self
+            .compile_uri(&format!("{id}#/$defs/params"))
+            .map_err(|m| err("#/$defs/params", m))?;
+        let response_validator = self
+            .compile_uri(&format!("{id}#/$defs/response"))
+            .map_err(|m| err("#/$defs/response", m))?;
         Ok(MethodSpec {
             api,
             section: meta["section"].as_str().unwrap_or_default().to_string(),
@@ -415,11 +532,25 @@ impl Catalog {
         let mut cur = schema.clone();
         let mut base = base.to_string();
         for _ in 0..8 {
-            let Some(r) = cur.get("$ref").and_then(Value::as_str) else { break };
+            let Some(r) = cur.get("$ref").and_then(Value::as_str) else {
+                break;
+            };
             let (doc_part, frag) = r.split_once('#').unwrap_or((r, ""));
-            let target_doc = if doc_part.is_empty() { base.clone() } else { join_uri(&base, doc_part) };
-            let Some(doc) = self.docs.get(&target_doc) else { break };
-            let Some(target) = (if frag.is_empty() { Some(doc) } else { doc.pointer(frag) }) else { break };
+            let target_doc = if doc_part.is_empty() {
+                base.clone()
+            } else {
+                join_uri(&base, doc_part)
+            };
+            let Some(doc) = self.docs.get(&target_doc) else {
+                break;
+            };
+            let Some(target) = (if frag.is_empty() {
+                Some(doc)
+            } else {
+                doc.pointer(frag)
+            }) else {
+                break;
+            };
             // Keep the referring schema's own annotations (description, examples, default).
             let mut merged = target.clone();
             if let (Some(m), Some(own)) = (merged.as_object_mut(), cur.as_object()) {
@@ -450,7 +581,9 @@ impl Catalog {
         if let Some(i) = self.index.get(&(api, name.to_string())) {
             return Some(&self.methods[*i]);
         }
-        self.index.get(&(api, name.to_ascii_lowercase())).map(|i| &self.methods[*i])
+        self.index
+            .get(&(api, name.to_ascii_lowercase()))
+            .map(|i| &self.methods[*i])
     }
 
     /// Paths of every document below `schemas/`.
@@ -478,7 +611,12 @@ pub(crate) fn join_uri(base: &str, rel: &str) -> String {
     if rel.starts_with("https://") || rel.starts_with("http://") {
         return rel.to_string();
     }
-    let mut parts: Vec<&str> = base.rsplit_once('/').map(|(dir, _)| dir).unwrap_or(base).split('/').collect();
+    let mut parts: Vec<&str> = base
+        .rsplit_once('/')
+        .map(|(dir, _)| dir)
+        .unwrap_or(base)
+        .split('/')
+        .collect();
     for seg in rel.split('/') {
         match seg {
             "." | "" => {}
@@ -536,8 +674,14 @@ fn primitive(types: &[&str], schema: &Value) -> WireType {
         return WireType::IntegerOrString;
     }
     if has("integer") || has("number") {
-        let is_flag = schema["enum"].as_array().is_some_and(|e| e.iter().all(|v| v == 0 || v == 1) && !e.is_empty());
-        return if is_flag { WireType::Flag } else { WireType::Integer };
+        let is_flag = schema["enum"]
+            .as_array()
+            .is_some_and(|e| e.iter().all(|v| v == 0 || v == 1) && !e.is_empty());
+        return if is_flag {
+            WireType::Flag
+        } else {
+            WireType::Integer
+        };
     }
     if has("boolean") {
         return WireType::Boolean;
@@ -547,5 +691,8 @@ fn primitive(types: &[&str], schema: &Value) -> WireType {
 
 /// `x-vkconform` fields as a map, for renderers that list metadata.
 pub fn meta_map(doc: &Value) -> Map<String, Value> {
-    doc.get("x-vkconform").and_then(Value::as_object).cloned().unwrap_or_default()
+    doc.get("x-vkconform")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
 }

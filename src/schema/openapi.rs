@@ -27,13 +27,22 @@ pub fn openapi_document(cat: &Catalog) -> Value {
     for m in cat.methods(Api::Openvk) {
         let op = operation(m, "openvk", true);
         if m.name == "token" {
-            paths.insert("/token".into(), json!({"get": op.clone(), "post": post_form(op)}));
+            paths.insert(
+                "/token".into(),
+                json!({"get": op.clone(), "post": post_form(op)}),
+            );
         } else {
-            paths.insert(format!("/method/{}", m.name), json!({"get": op.clone(), "post": post_form(op)}));
+            paths.insert(
+                format!("/method/{}", m.name),
+                json!({"get": op.clone(), "post": post_form(op)}),
+            );
         }
     }
     for m in cat.methods(Api::Devino) {
-        let path = m.meta()["http"]["path"].as_str().unwrap_or("/vk/messages").to_string();
+        let path = m.meta()["http"]["path"]
+            .as_str()
+            .unwrap_or("/vk/messages")
+            .to_string();
         paths.insert(path, json!({"post": devino_operation(m)}));
     }
     for m in cat.methods(Api::Ok) {
@@ -49,7 +58,10 @@ pub fn openapi_document(cat: &Catalog) -> Value {
         }
         by_path["operationId"] = json!(format!("{}.byPath", m.name));
         paths.insert("/graph/me/messages".into(), json!({"get": op}));
-        paths.insert("/graph/me/messages/{chat_id}".into(), json!({"get": by_path}));
+        paths.insert(
+            "/graph/me/messages/{chat_id}".into(),
+            json!({"get": by_path}),
+        );
     }
     json!({
         "openapi": "3.1.0",
@@ -74,7 +86,17 @@ pub fn openapi_document(cat: &Catalog) -> Value {
 }
 
 fn component_name(file: &str) -> String {
-    file.trim_end_matches(".json").replace('/', "_").chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' { c } else { '_' }).collect()
+    file.trim_end_matches(".json")
+        .replace('/', "_")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn component_ref(abs: &str) -> String {
@@ -92,7 +114,11 @@ fn rewrite_refs(v: &mut Value, base: &str) {
                 } else {
                     let (d, f) = r.split_once('#').unwrap_or((r.as_str(), ""));
                     let d = join_uri(base, d);
-                    if f.is_empty() { d } else { format!("{d}#{f}") }
+                    if f.is_empty() {
+                        d
+                    } else {
+                        format!("{d}#{f}")
+                    }
                 };
                 *r = component_ref(&abs);
             }

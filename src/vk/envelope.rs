@@ -21,12 +21,20 @@ pub struct ApiError {
 impl ApiError {
     /// An error with the standard message for its code.
     pub fn code(code: i64) -> ApiError {
-        ApiError { code, msg: super::codes::message(code).to_string(), extra: Map::new() }
+        ApiError {
+            code,
+            msg: super::codes::message(code).to_string(),
+            extra: Map::new(),
+        }
     }
 
     /// An error with a specific message.
     pub fn new(code: i64, msg: impl Into<String>) -> ApiError {
-        ApiError { code, msg: msg.into(), extra: Map::new() }
+        ApiError {
+            code,
+            msg: msg.into(),
+            extra: Map::new(),
+        }
     }
 
     /// Adds an extra field.
@@ -42,7 +50,12 @@ impl ApiError {
 pub fn request_params(profile: Profile, wire: &WireParams, method_as_written: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let pairs: Vec<(&str, &str)> = match profile {
-        Profile::Openvk => wire.query_pairs().iter().rev().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+        Profile::Openvk => wire
+            .query_pairs()
+            .iter()
+            .rev()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
         Profile::Vk => wire.pairs().collect(),
     };
     for (k, v) in pairs {
@@ -98,15 +111,26 @@ pub fn classify(body: &Value) -> Answer {
         return Answer::Response(r.clone());
     }
     let parse = |o: &Map<String, Value>, dialect| -> Option<Answer> {
-        let code = o.get("error_code")?.as_i64().or_else(|| o.get("error_code")?.as_str()?.parse().ok())?;
-        let msg = o.get("error_msg").and_then(Value::as_str).unwrap_or_default().to_string();
+        let code = o
+            .get("error_code")?
+            .as_i64()
+            .or_else(|| o.get("error_code")?.as_str()?.parse().ok())?;
+        let msg = o
+            .get("error_msg")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let mut extra = Map::new();
         for (k, v) in o {
             if !matches!(k.as_str(), "error_code" | "error_msg" | "request_params") {
                 extra.insert(k.clone(), v.clone());
             }
         }
-        Some(Answer::Error { error: ApiError { code, msg, extra }, dialect, request_params: o.get("request_params").cloned() })
+        Some(Answer::Error {
+            error: ApiError { code, msg, extra },
+            dialect,
+            request_params: o.get("request_params").cloned(),
+        })
     };
     if let Some(Value::Object(e)) = obj.get("error") {
         if let Some(a) = parse(e, Profile::Vk) {

@@ -7,7 +7,18 @@ use crate::schema::{MethodSpec, WireType};
 use serde_json::{Map, Number, Value};
 
 /// Parameters that travel with every call and are not the method's own.
-pub const TRANSPORT_PARAMS: &[&str] = &["access_token", "v", "lang", "callback", "captcha_sid", "captcha_key", "success_token", "https", "test_mode", "forGodSakePleaseDoNotReportAboutMyOnlineActivity"];
+pub const TRANSPORT_PARAMS: &[&str] = &[
+    "access_token",
+    "v",
+    "lang",
+    "callback",
+    "captcha_sid",
+    "captcha_key",
+    "success_token",
+    "https",
+    "test_mode",
+    "forGodSakePleaseDoNotReportAboutMyOnlineActivity",
+];
 
 /// Raw parameters as they arrived, in arrival order (query first, then form body).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19,20 +30,45 @@ pub struct WireParams {
 impl WireParams {
     /// Parses a query string and an optional `application/x-www-form-urlencoded` body.
     pub fn parse(query: Option<&str>, form: Option<&[u8]>) -> WireParams {
-        let q = query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().map(clean_key).collect()).unwrap_or_default();
-        let f = form.map(|b| form_urlencoded::parse(b).into_owned().map(clean_key).collect()).unwrap_or_default();
+        let q = query
+            .map(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .map(clean_key)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let f = form
+            .map(|b| {
+                form_urlencoded::parse(b)
+                    .into_owned()
+                    .map(clean_key)
+                    .collect()
+            })
+            .unwrap_or_default();
         WireParams { query: q, form: f }
     }
 
     /// Builds parameters from pairs (as if all came in the query string).
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> WireParams {
-        WireParams { query: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(), form: Vec::new() }
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> WireParams {
+        WireParams {
+            query: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            form: Vec::new(),
+        }
     }
 
     /// The value of a key; a form-body value wins over a query-string one.
     pub fn get(&self, key: &str) -> Option<&str> {
         fn last<'a>(v: &'a [(String, String)], key: &str) -> Option<&'a str> {
-            v.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+            v.iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
         }
         last(&self.form, key).or_else(|| last(&self.query, key))
     }
@@ -40,7 +76,10 @@ impl WireParams {
     /// Every value given for a key (repeated keys), from the form body if it has any, else the query.
     pub fn all(&self, key: &str) -> Vec<&str> {
         fn from<'a>(v: &'a [(String, String)], key: &str) -> Vec<&'a str> {
-            v.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+            v.iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+                .collect()
         }
         let f = from(&self.form, key);
         if f.is_empty() {
@@ -68,7 +107,10 @@ impl WireParams {
 
     /// Every pair (query then form).
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.query.iter().chain(self.form.iter()).map(|(k, v)| (k.as_str(), v.as_str()))
+        self.query
+            .iter()
+            .chain(self.form.iter())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Adds a pair as if it came in the form body.
@@ -100,10 +142,18 @@ pub struct ParamError {
 
 impl ParamError {
     fn missing(name: &str) -> Self {
-        ParamError { name: name.to_string(), message: format!("Required parameter '{name}' missing.") }
+        ParamError {
+            name: name.to_string(),
+            message: format!("Required parameter '{name}' missing."),
+        }
     }
     fn invalid(name: &str, why: &str) -> Self {
-        ParamError { name: name.to_string(), message: format!("One of the parameters specified was missing or invalid: {name} {why}") }
+        ParamError {
+            name: name.to_string(),
+            message: format!(
+                "One of the parameters specified was missing or invalid: {name} {why}"
+            ),
+        }
     }
 }
 
@@ -119,11 +169,15 @@ pub fn coerce(spec: &MethodSpec, wire: &WireParams) -> Result<Map<String, Value>
         match spec.param(key) {
             Some(p) => {
                 let values = wire.all(key);
-                let v = coerce_value(&p.wire, &values).map_err(|why| ParamError::invalid(name, &why))?;
+                let v = coerce_value(&p.wire, &values)
+                    .map_err(|why| ParamError::invalid(name, &why))?;
                 out.insert(name.to_string(), v);
             }
             None => {
-                out.insert(key.to_string(), Value::String(wire.get(key).unwrap_or_default().to_string()));
+                out.insert(
+                    key.to_string(),
+                    Value::String(wire.get(key).unwrap_or_default().to_string()),
+                );
             }
         }
     }
@@ -135,10 +189,22 @@ pub fn coerce(spec: &MethodSpec, wire: &WireParams) -> Result<Map<String, Value>
     let typed = Value::Object(out);
     if let Err(violations) = spec.validate_params(&typed) {
         let v = &violations[0];
-        let name = v.instance_path.trim_start_matches('/').split('/').next().unwrap_or("").to_string();
+        let name = v
+            .instance_path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
         if name.is_empty() {
             // A rule over the whole object (e.g. oneOf of alternatives).
-            return Err(ParamError { name: String::new(), message: format!("One of the parameters specified was missing or invalid: {}", v.message) });
+            return Err(ParamError {
+                name: String::new(),
+                message: format!(
+                    "One of the parameters specified was missing or invalid: {}",
+                    v.message
+                ),
+            });
         }
         return Err(ParamError::invalid(&name, &v.message));
     }
@@ -170,12 +236,22 @@ pub fn coerce_value(wire: &WireType, values: &[&str]) -> Result<Value, String> {
 
 fn coerce_one(wire: &WireType, s: &str) -> Result<Value, String> {
     match wire {
-        WireType::Integer => parse_int(s).ok_or_else(|| format!("must be an integer, got \"{}\"", clip(s))),
-        WireType::Flag => parse_flag(s).map(|b| Value::from(b as i64)).ok_or_else(|| format!("must be 0 or 1, got \"{}\"", clip(s))),
-        WireType::Boolean => parse_flag(s).map(Value::Bool).ok_or_else(|| format!("must be a boolean (1/0, true/false), got \"{}\"", clip(s))),
+        WireType::Integer => {
+            parse_int(s).ok_or_else(|| format!("must be an integer, got \"{}\"", clip(s)))
+        }
+        WireType::Flag => parse_flag(s)
+            .map(|b| Value::from(b as i64))
+            .ok_or_else(|| format!("must be 0 or 1, got \"{}\"", clip(s))),
+        WireType::Boolean => parse_flag(s)
+            .map(Value::Bool)
+            .ok_or_else(|| format!("must be a boolean (1/0, true/false), got \"{}\"", clip(s))),
         WireType::String => Ok(Value::String(s.to_string())),
-        WireType::IntegerOrString => Ok(parse_int(s).unwrap_or_else(|| Value::String(s.to_string()))),
-        WireType::Json => serde_json::from_str(s).map_err(|_| "must be a JSON document".to_string()),
+        WireType::IntegerOrString => {
+            Ok(parse_int(s).unwrap_or_else(|| Value::String(s.to_string())))
+        }
+        WireType::Json => {
+            serde_json::from_str(s).map_err(|_| "must be a JSON document".to_string())
+        }
         WireType::List(inner) => coerce_value(&WireType::List(inner.clone()), &[s]),
     }
 }
@@ -185,7 +261,9 @@ fn parse_int(s: &str) -> Option<Value> {
     if let Ok(i) = t.parse::<i64>() {
         return Some(Value::Number(Number::from(i)));
     }
-    t.parse::<u64>().ok().map(|u| Value::Number(Number::from(u)))
+    t.parse::<u64>()
+        .ok()
+        .map(|u| Value::Number(Number::from(u)))
 }
 
 /// `1/0`, `true/false`, `True/False` (and `yes/no`, `on/off`).
@@ -227,8 +305,18 @@ mod tests {
 
     #[test]
     fn flags_accept_every_client_spelling() {
-        for (s, b) in [("1", 1), ("true", 1), ("True", 1), ("0", 0), ("false", 0), ("False", 0)] {
-            assert_eq!(coerce_value(&WireType::Flag, &[s]).unwrap(), serde_json::json!(b));
+        for (s, b) in [
+            ("1", 1),
+            ("true", 1),
+            ("True", 1),
+            ("0", 0),
+            ("false", 0),
+            ("False", 0),
+        ] {
+            assert_eq!(
+                coerce_value(&WireType::Flag, &[s]).unwrap(),
+                serde_json::json!(b)
+            );
         }
         assert!(coerce_value(&WireType::Flag, &["maybe"]).is_err());
     }
@@ -236,6 +324,9 @@ mod tests {
     #[test]
     fn integers_refuse_text() {
         assert!(coerce_value(&WireType::Integer, &["abc"]).is_err());
-        assert_eq!(coerce_value(&WireType::Integer, &["-5"]).unwrap(), serde_json::json!(-5));
+        assert_eq!(
+            coerce_value(&WireType::Integer, &["-5"]).unwrap(),
+            serde_json::json!(-5)
+        );
     }
 }

@@ -41,17 +41,28 @@ pub fn spawn_mock(args: &[&str]) -> SpawnedMock {
         .expect("spawn vkconform mock");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("first line");
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line: {line:?}")).to_string();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
     SpawnedMock { child, url }
 }
 
 /// Starts an in-process mock with a config.
 pub async fn mock(config: vkconform::mock::MockConfig) -> vkconform::mock::MockServer {
-    vkconform::mock::MockServer::start(config).await.expect("mock starts")
+    vkconform::mock::MockServer::start(config)
+        .await
+        .expect("mock starts")
 }
 
 /// An HTTP client with a bounded timeout.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)).build().expect("client")
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .expect("client")
 }
