@@ -339,6 +339,18 @@ pub fn shape(rec: &Recording, params: &Map<String, Value>, default_count: Option
     v
 }
 
+/// Removes the optional fields of user (`kind = "user"`) or group objects that
+/// the request's `fields` parameter did not ask for.
+pub fn filter_objects(target: &mut Value, kind: &str, params: &Map<String, Value>) {
+    let fields: Vec<String> = match params.get("fields") {
+        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        Some(Value::String(s)) => s.split(',').map(|x| x.trim().to_string()).collect(),
+        _ => Vec::new(),
+    };
+    let base = if kind == "group" { GROUP_BASE } else { USER_BASE };
+    filter_fields(target, base, &fields);
+}
+
 fn filter_fields(target: &mut Value, base: &[&str], fields: &[String]) {
     match target {
         Value::Array(a) => a.iter_mut().for_each(|x| filter_fields(x, base, fields)),

@@ -416,6 +416,7 @@ impl World {
             p: params,
         };
         match method {
+            "Users.get" => self.users_get(&cx),
             "Wall.get" => self.wall_get(&cx),
             "Wall.getById" => self.wall_get_by_id(&cx),
             "Wall.post" => self.wall_post(&cx),
@@ -888,6 +889,42 @@ impl World {
             (false, true) => 2,
             (false, false) => 0,
         }
+    }
+
+    /// `Users.get`: any list of known ids or screen names (unknown ids answer
+    /// OpenVK's `DELETED` stub); without ids, the token's user (or `[]`).
+    fn users_get(&self, cx: &Cx) -> Answer {
+        let viewer = cx.me().unwrap_or(0);
+        let mut out = Vec::new();
+        match cx.p.get("user_ids").and_then(Value::as_array) {
+            Some(ids) => {
+                for item in ids {
+                    let id = match item {
+                        Value::Number(n) => n.as_i64(),
+                        Value::String(name) => self
+                            .users
+                            .iter()
+                            .find(|(_, u)| u["screen_name"].as_str() == Some(name.as_str()))
+                            .map(|(id, _)| *id)
+                            .or_else(|| name.strip_prefix("id").and_then(|n| n.parse().ok())),
+                        _ => None,
+                    };
+                    let Some(id) = id else { continue };
+                    match self.user_obj(viewer, id) {
+                        Some(u) => out.push(u),
+                        None => out.push(json!({"id": id, "first_name": "DELETED", "last_name": "", "deactivated": "deleted"})),
+                    }
+                }
+            }
+            None => {
+                if let Some(me) = cx.me() {
+                    out.extend(self.user_obj(me, me));
+                }
+            }
+        }
+        let mut v = Value::Array(out);
+        super::recordings::filter_objects(&mut v, "user", cx.p);
+        Some(Ok(v))
     }
 
     fn user_obj(&self, viewer: i64, id: i64) -> Option<Value> {
