@@ -223,6 +223,9 @@ fn plural(n: usize) -> &'static str {
 
 /// `1234` ms as `1.2s` (truncated, so output is stable).
 pub(crate) fn seconds(ms: u64) -> String {
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
     format!("{}.{}s", ms / 1000, (ms % 1000) / 100)
 }
 
