@@ -70,7 +70,7 @@ pub fn run(args: SchemasArgs) -> Result<Exit, Failure> {
         SchemasAction::List => {
             let cat = load(&args.dir)?;
             let mut out = String::new();
-            for m in cat.all_methods() {
+            for m in Api::ALL.iter().flat_map(|a| cat.methods(*a)) {
                 let auth = match (m.api, m.auth) {
                     (Api::Openvk, true) => "token",
                     (Api::Openvk, false) => "none",
