@@ -224,12 +224,7 @@ fn example_params(spec: &MethodSpec) -> Map<String, Value> {
 }
 
 fn wire(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => (*b as i32).to_string(),
-        Value::Array(a) => a.iter().map(wire).collect::<Vec<_>>().join(","),
-        other => other.to_string(),
-    }
+    crate::vk::params::to_wire(v).unwrap_or_default()
 }
 
 fn recording_id(params: &Map<String, Value>) -> String {

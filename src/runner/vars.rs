@@ -104,14 +104,7 @@ pub fn display(v: &Value) -> String {
 
 /// How a parameter value travels on the wire (`None`: not sent).
 pub fn wire(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Array(a) => Some(a.iter().filter_map(wire).collect::<Vec<_>>().join(",")),
-        Value::Object(_) => Some(v.to_string()),
-    }
+    crate::vk::params::to_wire(v)
 }
 
 #[cfg(test)]

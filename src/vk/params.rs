@@ -266,6 +266,20 @@ fn parse_int(s: &str) -> Option<Value> {
         .map(|u| Value::Number(Number::from(u)))
 }
 
+/// How a typed parameter value travels on the wire, as VK clients send it:
+/// strings as-is, numbers as text, booleans as `1`/`0`, arrays comma-joined,
+/// objects as JSON text; `None` for `null` (not sent).
+pub fn to_wire(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Array(a) => Some(a.iter().filter_map(to_wire).collect::<Vec<_>>().join(",")),
+        Value::Object(_) => Some(v.to_string()),
+    }
+}
+
 /// `1/0`, `true/false`, `True/False` (and `yes/no`, `on/off`).
 pub fn parse_flag(s: &str) -> Option<bool> {
     match s.trim() {
