@@ -343,11 +343,18 @@ pub fn shape(rec: &Recording, params: &Map<String, Value>, default_count: Option
 /// the request's `fields` parameter did not ask for.
 pub fn filter_objects(target: &mut Value, kind: &str, params: &Map<String, Value>) {
     let fields: Vec<String> = match params.get("fields") {
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
         Some(Value::String(s)) => s.split(',').map(|x| x.trim().to_string()).collect(),
         _ => Vec::new(),
     };
-    let base = if kind == "group" { GROUP_BASE } else { USER_BASE };
+    let base = if kind == "group" {
+        GROUP_BASE
+    } else {
+        USER_BASE
+    };
     filter_fields(target, base, &fields);
 }
 

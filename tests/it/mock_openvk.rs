@@ -97,7 +97,10 @@ async fn every_method_answers_a_schema_valid_response_with_a_token() {
             0
         }
     };
-    let mut specs: Vec<_> = catalog().methods(Api::Openvk).filter(|s| s.name != "token").collect();
+    let mut specs: Vec<_> = catalog()
+        .methods(Api::Openvk)
+        .filter(|s| s.name != "token")
+        .collect();
     specs.sort_by_key(|s| rank(&s.name));
     for spec in specs {
         let mut params = call_params(spec);

@@ -522,14 +522,31 @@ fn openapi_export_is_valid_openapi_3_1() {
 #[test]
 fn every_file_under_schemas_suites_and_snapshots_loads() {
     let cat = catalog();
-    let suites = vkconform::suite::load_paths(&[root().join("suites")], &cat, &vkconform::suite::GenerateOptions::default())
-        .unwrap_or_else(|e| panic!("suites/ must load: {e}"));
+    let suites = vkconform::suite::load_paths(
+        &[root().join("suites")],
+        &cat,
+        &vkconform::suite::GenerateOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("suites/ must load: {e}"));
     vkconform::suite::check_unique(&suites).unwrap_or_else(|e| panic!("{e}"));
-    let on_disk = std::fs::read_dir(root().join("suites")).unwrap().flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap()).count();
+    let on_disk = std::fs::read_dir(root().join("suites"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .count();
     assert_eq!(suites.len(), on_disk, "every file under suites/ is a suite");
-    let embedded = vkconform::suite::load_embedded(&Api::ALL, &cat, &vkconform::suite::GenerateOptions::default()).unwrap();
-    assert_eq!(embedded.len(), suites.len(), "the binary embeds the same suites");
-    let recs = vkconform::mock::Recordings::load_dir(&cat, &root().join("snapshots")).unwrap_or_else(|e| panic!("snapshots/ must load: {e}"));
+    let embedded = vkconform::suite::load_embedded(
+        &Api::ALL,
+        &cat,
+        &vkconform::suite::GenerateOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        embedded.len(),
+        suites.len(),
+        "the binary embeds the same suites"
+    );
+    let recs = vkconform::mock::Recordings::load_dir(&cat, &root().join("snapshots"))
+        .unwrap_or_else(|e| panic!("snapshots/ must load: {e}"));
     let embedded_recs = vkconform::mock::Recordings::embedded(&cat).unwrap();
     assert_eq!(recs.files(), embedded_recs.files());
     assert!(recs.file(Api::Ok, "graph.user.messages").is_some());

@@ -947,21 +947,44 @@ async fn users_get_answers_any_id_list_and_the_caller_by_default() {
     let get = |q: String| {
         let c = c.clone();
         let url = format!("{}/method/users.get?{q}", m.uri());
-        async move { c.get(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+        async move {
+            c.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
     };
     let r = get("user_ids=1,4,6&fields=sex".into()).await;
-    let ids: Vec<i64> = r["response"].as_array().unwrap().iter().map(|u| u["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = r["response"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, vec![1, 4, 6]);
     assert!(r["response"][0].get("sex").is_some() && r["response"][0].get("photo_50").is_none());
     let r = get("user_ids=3,999".into()).await;
     assert_eq!(r["response"][1]["deactivated"], "deleted");
     let r = get(String::new()).await;
-    assert_eq!(r["response"], serde_json::json!([]), "no ids and no token: nobody");
+    assert_eq!(
+        r["response"],
+        serde_json::json!([]),
+        "no ids and no token: nobody"
+    );
     let token = {
-        let code = vkconform::mock::token::totp_now(vkconform::mock::DEFAULT_2FA_SECRET, 0).unwrap();
+        let code =
+            vkconform::mock::token::totp_now(vkconform::mock::DEFAULT_2FA_SECRET, 0).unwrap();
         let b: serde_json::Value = c
             .get(format!("{}/token", m.uri()))
-            .query(&[("grant_type", "password"), ("username", vkconform::mock::DEFAULT_2FA_LOGIN), ("password", vkconform::mock::DEFAULT_PASSWORD), ("code", &code)])
+            .query(&[
+                ("grant_type", "password"),
+                ("username", vkconform::mock::DEFAULT_2FA_LOGIN),
+                ("password", vkconform::mock::DEFAULT_PASSWORD),
+                ("code", &code),
+            ])
             .send()
             .await
             .unwrap()
