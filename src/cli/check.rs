@@ -24,6 +24,11 @@ Credentials: --token, or --username/--password[/--code] (logged in at /token). T
 VKCONFORM_TOKEN, VKCONFORM_USERNAME, VKCONFORM_PASSWORD and VKCONFORM_CODE; VKCONFORM_DEVINO_KEY sets ${devino_key}. \
 Secrets never appear in reports or logs.
 
+Devino callbacks: cases that wait for status callbacks start a receiver on --callback-listen (default 127.0.0.1:0) and \
+send its URL as status_url; give --callback-url when a remote server must reach it through a tunnel. Against a live \
+server, leave out the cases that rely on the mock's triggers and data: --filter '!tag:mock-triggers' --filter \
+'!tag:mock-world'.
+
 Exit codes: 0 every must-check passed, 1 findings (a failed must case, or an expected failure that passed), \
 2 usage, 3 suites/schemas/xfail file failed to load, 4 target unreachable.";
 
@@ -140,7 +145,19 @@ pub struct CheckArgs {
     /// Print the ids of the selected cases, one per line, and exit.
     #[arg(long)]
     pub list: bool,
+    /// Where the Devino callback receiver listens (`${callback_url}`); port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub callback_listen: std::net::SocketAddr,
+    /// A public http(s) URL that reaches --callback-listen (e.g. a tunnel): sent as `status_url` instead of the local address, so a remote Devino server can deliver callbacks.
+    #[arg(long, value_name = "URL")]
+    pub callback_url: Option<String>,
 }
+
+/// `ttl` seconds run this much faster in the mock `check --target mock` starts,
+/// so the EXPIRED callback of a 60 s message comes after 0.3 s.
+pub const EMBEDDED_TTL_SCALE: f64 = 0.005;
+/// Delay between the Devino status callbacks of the mock `check --target mock` starts.
+pub const EMBEDDED_STATUS_DELAY_MS: u64 = 10;
 
 fn usage(msg: impl Into<String>) -> Failure {
     Failure::new(Exit::Usage, msg)
@@ -192,6 +209,17 @@ fn plan(args: &CheckArgs) -> Result<Plan, Failure> {
             "--timeout must be at least 1 ms, e.g. --timeout 10000",
         ));
     }
+    if let Some(u) = &args.callback_url {
+        let ok = url::Url::parse(u)
+            .ok()
+            .is_some_and(|p| matches!(p.scheme(), "http" | "https") && p.host_str().is_some());
+        if !ok {
+            return Err(usage(format!(
+                "--callback-url `{}` must be an http(s) URL that reaches --callback-listen, e.g. https://hooks.example/devino",
+                runner::display_url(u)
+            )));
+        }
+    }
     if args.fuzz_cases == 0 {
         return Err(usage(
             "--fuzz-cases must be at least 1; use --no-fuzz to leave fuzzing out",
@@ -233,6 +261,12 @@ fn rerun_prefix(args: &CheckArgs, target_label: &str, seed: u64) -> String {
     }
     if args.read_only {
         s.push_str(" --read-only");
+    }
+    if let Some(u) = &args.callback_url {
+        s.push_str(&format!(" --callback-url {u}"));
+    }
+    if args.callback_listen != std::net::SocketAddr::from(([127, 0, 0, 1], 0)) {
+        s.push_str(&format!(" --callback-listen {}", args.callback_listen));
     }
     s.push_str(&format!(" --seed {seed}"));
     s
@@ -369,6 +403,11 @@ async fn execute(
         None => {
             let mut config = crate::mock::MockConfig {
                 profile: args.profile,
+                devino: crate::mock::devino::DevinoConfig {
+                    status_delay: Duration::from_millis(EMBEDDED_STATUS_DELAY_MS),
+                    ttl_scale: EMBEDDED_TTL_SCALE,
+                    ..crate::mock::devino::DevinoConfig::default()
+                },
                 ..crate::mock::MockConfig::default()
             };
             if let Some(t) = &args.token {
@@ -475,6 +514,8 @@ async fn execute(
         seed,
         fuzz_cases: args.fuzz_cases,
         rerun_prefix: rerun_prefix(args, &target.label, seed),
+        callback_listen: args.callback_listen,
+        callback_url: args.callback_url.clone(),
     };
     let bar = progress(cases.len());
     let mut on_event = |e: Event<'_>| {

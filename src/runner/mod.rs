@@ -16,6 +16,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod callbacks;
+pub mod extra;
 pub mod http;
 pub mod vars;
 
@@ -26,7 +28,8 @@ use crate::report::{
 };
 use crate::schema::Catalog;
 use crate::suite::{
-    AccountRef, Action, Body, Case, Check, Expect, Outcome, Requirement, Step, TokenUse, Via, Xfail,
+    AccountRef, Action, AwaitCallbacks, Body, Case, Check, Expect, ExtraCheck, Outcome,
+    Requirement, Step, TokenUse, Via, Xfail,
 };
 use crate::validate::{self, rules, Context, Secret, StepKind};
 use crate::vk::{classify, Answer};
@@ -37,6 +40,8 @@ use vars::Vars;
 
 /// Error codes the runner waits out and retries (VK's 6, OpenVK's 9 and 29).
 pub const RETRY_CODES: [i64; 3] = [6, 9, 29];
+/// Longest request body an exchange in the report keeps (in characters).
+pub const MAX_REPORTED_BODY: usize = 8192;
 
 /// How the runner behaves.
 #[derive(Debug, Clone)]
@@ -63,6 +68,12 @@ pub struct Options {
     pub fuzz_cases: usize,
     /// The command line that re-runs this run, without `--filter` (e.g. `vkconform check --target mock`).
     pub rerun_prefix: String,
+    /// Where the Devino callback receiver listens (port 0: a free port); it
+    /// only starts when a selected case needs it (`${callback_url}`, `await_callbacks`).
+    pub callback_listen: std::net::SocketAddr,
+    /// A public URL that reaches `callback_listen` (`--callback-url`): used as
+    /// `${callback_url}` instead of the local address.
+    pub callback_url: Option<String>,
 }
 
 impl Default for Options {
@@ -79,6 +90,8 @@ impl Default for Options {
             seed: 0,
             fuzz_cases: 4,
             rerun_prefix: "vkconform check".into(),
+            callback_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            callback_url: None,
         }
     }
 }
@@ -342,7 +355,16 @@ pub async fn run(
     let client = Client::new(opts.timeout, Pacer::new(opts.rate, opts.write_interval))?;
     let secrets = target.secrets();
     let redactor = Redactor::new(secrets.iter().map(|s| s.value.clone()));
+    let receiver = if cases
+        .iter()
+        .any(|c| c.requires.contains(&Requirement::Callbacks) && !(opts.read_only && c.writes()))
+    {
+        Some(callbacks::Receiver::start(opts.callback_listen, opts.callback_url.as_deref()).await?)
+    } else {
+        None
+    };
     let mut runner = Runner {
+        callbacks: receiver,
         catalog,
         target,
         opts,
@@ -411,6 +433,7 @@ struct Runner<'a> {
     secrets: Vec<Secret>,
     redactor: Redactor,
     run_id: String,
+    callbacks: Option<callbacks::Receiver>,
 }
 
 /// The state of one running case.
@@ -542,6 +565,11 @@ impl<'a> Runner<'a> {
     fn builtins(&self) -> Vars {
         let mut v = Vars::default();
         v.set("run_id", Value::String(self.run_id.clone()));
+        let digits = u32::from_str_radix(&self.run_id, 16).unwrap_or(0) % 1_000_000;
+        v.set("run_digits", Value::String(format!("{digits:06}")));
+        if let Some(rx) = &self.callbacks {
+            v.set("callback_url", Value::String(rx.url().to_string()));
+        }
         v.set("seed", Value::from(self.opts.seed));
         v.set("target", Value::String(self.target.base.clone()));
         if let Some(t) = &self.target.token {
@@ -732,6 +760,22 @@ impl<'a> Runner<'a> {
                         Some(form_body(&pairs))
                     }
                     Body::Text(t) => Some(("text/plain".to_string(), vars.string(t)?.into_bytes())),
+                    Body::Repeat { count, item } => {
+                        let width = count.saturating_sub(1).to_string().len().max(4);
+                        let mut local = vars.clone();
+                        let mut items = Vec::with_capacity(*count);
+                        for i in 0..*count {
+                            local.set(
+                                crate::suite::INDEX_VAR,
+                                Value::String(format!("{i:0width$}")),
+                            );
+                            items.push(local.value(item)?);
+                        }
+                        Some((
+                            "application/json".to_string(),
+                            serde_json::to_vec(&Value::Array(items)).unwrap_or_default(),
+                        ))
+                    }
                 };
                 Ok((
                     OutRequest {
@@ -744,6 +788,7 @@ impl<'a> Runner<'a> {
                     secrets,
                 ))
             }
+            Action::AwaitCallbacks(_) => Err("`await_callbacks` sends no request".into()),
         }
     }
 
@@ -751,7 +796,7 @@ impl<'a> Runner<'a> {
     fn exchange(&self, req: &OutRequest, sent: &Sent, took: Duration) -> Exchange {
         let body = req.body.as_ref().map(|(ct, b)| {
             let text = String::from_utf8_lossy(b).to_string();
-            if ct.contains("json") {
+            let text = if ct.contains("json") {
                 match serde_json::from_str::<Value>(&text) {
                     Ok(mut v) => {
                         self.redactor.value(&mut v);
@@ -761,6 +806,14 @@ impl<'a> Runner<'a> {
                 }
             } else {
                 self.redactor.text(&text)
+            };
+            // Huge bodies (e.g. 1001 Devino messages) are kept short in reports.
+            if text.chars().count() > MAX_REPORTED_BODY {
+                let mut short: String = text.chars().take(MAX_REPORTED_BODY).collect();
+                short.push('…');
+                short
+            } else {
+                text
             }
         });
         let (status, content_type, excerpt) = match sent {
@@ -868,6 +921,9 @@ impl<'a> Runner<'a> {
         vars: &mut Vars,
         run: &mut CaseRun,
     ) -> bool {
+        if let Action::AwaitCallbacks(a) = &step.action {
+            return self.await_callbacks(case, i, a, vars, run).await;
+        }
         let (req, write, step_secrets) = match self.build(step, vars) {
             Ok(x) => x,
             Err(e) => {
@@ -912,7 +968,7 @@ impl<'a> Runner<'a> {
                     .filter(|m| m.name != "token"),
             ),
             Action::Login(_) => StepKind::Login,
-            Action::Request(_) => StepKind::Request,
+            Action::Request(_) | Action::AwaitCallbacks(_) => StepKind::Request,
         };
         let mut secrets = self.secrets.clone();
         secrets.extend(step_secrets);
@@ -937,6 +993,26 @@ impl<'a> Runner<'a> {
             }
         }
         run.findings.extend(checked.findings);
+        if case.api == Api::Devino {
+            if let (Some(rx), Some(body)) = (&self.callbacks, &checked.body) {
+                rx.register_results(body);
+            }
+        }
+        if let Some(value) = &checked.value {
+            for x in extra::failures(value, &expect.extra) {
+                run.findings.push(Finding {
+                    rule: rules::EXPECT.into(),
+                    severity: case.severity,
+                    message: x.failure.message,
+                    pointer: Some(x.at),
+                    schema_path: None,
+                    expected: Some(x.failure.expected),
+                    actual: Some(x.failure.actual),
+                    hint: None,
+                    step: Some(i),
+                });
+            }
+        }
         if checked.fatal {
             return false;
         }
@@ -972,6 +1048,88 @@ impl<'a> Runner<'a> {
                 }
             }
         }
+        true
+    }
+
+    /// Runs an `await_callbacks` step: waits at the receiver, then judges
+    /// what arrived. Later steps run whatever the verdict.
+    async fn await_callbacks(
+        &mut self,
+        case: &Case,
+        i: usize,
+        a: &AwaitCallbacks,
+        vars: &Vars,
+        run: &mut CaseRun,
+    ) -> bool {
+        let Some(rx) = &self.callbacks else {
+            run.findings.push(self.suite_finding(
+                case,
+                i,
+                format!("step {}: no callback receiver is running", i + 1),
+            ));
+            return false;
+        };
+        let id = match vars.value(&a.message_id) {
+            Ok(v) => match callbacks::message_id_of(&v) {
+                Some(id) => id,
+                None => {
+                    run.findings.push(self.suite_finding(
+                        case,
+                        i,
+                        format!(
+                            "step {}: message_id {} is not a Devino message ID (digits)",
+                            i + 1,
+                            validate::excerpt(&v)
+                        ),
+                    ));
+                    return false;
+                }
+            },
+            Err(e) => {
+                run.findings
+                    .push(self.suite_finding(case, i, format!("step {}: {e}", i + 1)));
+                return false;
+            }
+        };
+        let data = match a.callback_data.as_ref().map(|d| vars.value(d)).transpose() {
+            Ok(d) => d,
+            Err(e) => {
+                run.findings
+                    .push(self.suite_finding(case, i, format!("step {}: {e}", i + 1)));
+                return false;
+            }
+        };
+        let waited = rx
+            .wait(
+                &id,
+                &a.expected,
+                Duration::from_millis(a.timeout_ms),
+                Duration::from_millis(a.settle_ms),
+            )
+            .await;
+        let want = callbacks::Expectation {
+            expected: &a.expected,
+            callback_data: data.as_ref(),
+            timeout_ms: a.timeout_ms,
+        };
+        let findings = callbacks::judge(
+            self.catalog,
+            &waited,
+            &want,
+            &|m| rx.is_known(m),
+            case.severity,
+            i,
+        );
+        run.steps.push(Exchange {
+            method: "AWAIT".into(),
+            url: self.redactor.text(&display_url(rx.url())),
+            body: None,
+            status: None,
+            content_type: None,
+            excerpt: Some(self.redactor.text(&callbacks::summary(&waited))),
+            duration_ms: waited.elapsed.as_millis() as u64,
+        });
+        run.findings.extend(findings);
         true
     }
 
@@ -1064,7 +1222,31 @@ fn interpolate_expect(e: &Expect, vars: &Vars) -> Result<Expect, String> {
             }
         }
     }
+    for x in &mut out.extra {
+        match x {
+            ExtraCheck::Sorted { .. } => {}
+            ExtraCheck::Each { assertions, .. } => interpolate_assertions(assertions, vars)?,
+            ExtraCheck::AnyOf(groups) => {
+                for g in groups.iter_mut() {
+                    interpolate_assertions(g, vars)?;
+                }
+            }
+        }
+    }
     Ok(out)
+}
+
+fn interpolate_assertions(
+    assertions: &mut [crate::suite::Assertion],
+    vars: &Vars,
+) -> Result<(), String> {
+    let mut e = Expect {
+        json: assertions.to_vec(),
+        ..Expect::default()
+    };
+    e = interpolate_expect(&e, vars)?;
+    assertions.clone_from_slice(&e.json);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -115,6 +115,8 @@ pub enum Requirement {
     Credentials,
     /// Credentials of an account with two-factor authentication (`--code`, or the mock).
     TwoFactor,
+    /// The runner's callback receiver (`${callback_url}`, `await_callbacks`); added automatically.
+    Callbacks,
 }
 
 impl Requirement {
@@ -124,6 +126,7 @@ impl Requirement {
             Requirement::Token => "token",
             Requirement::Credentials => "credentials",
             Requirement::TwoFactor => "2fa",
+            Requirement::Callbacks => "callbacks",
         }
     }
 }
@@ -150,6 +153,25 @@ pub enum Action {
     Login(Login),
     /// A raw HTTP request.
     Request(Request),
+    /// Waits for the status callbacks of one Devino message at the runner's
+    /// callback receiver (`${callback_url}`) and checks them.
+    AwaitCallbacks(AwaitCallbacks),
+}
+
+/// An `await_callbacks` step: which message, which statuses, how long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwaitCallbacks {
+    /// The message ID (usually `${id}` captured from `result[].messageId`): digits or an integer.
+    pub message_id: Value,
+    /// The acceptable status sequences, in arrival order (`statuses:` is one,
+    /// `any_of:` several); empty: whatever arrives, as long as it is valid.
+    pub expected: Vec<Vec<String>>,
+    /// Every callback of the message must carry this `callbackData`.
+    pub callback_data: Option<Value>,
+    /// Longest wait for the expected statuses (or, without any, for the first callback).
+    pub timeout_ms: u64,
+    /// Extra wait once the expectation is met, to catch statuses that should not follow.
+    pub settle_ms: u64,
 }
 
 /// An API method call.
@@ -244,6 +266,14 @@ pub enum Body {
     Form(Vec<(String, Value)>),
     /// Raw text.
     Text(String),
+    /// A JSON array of `count` copies of `item`; `${index}` in the item is the
+    /// copy's 0-based index, zero-padded to 4 digits (`json_repeat:`).
+    Repeat {
+        /// How many copies.
+        count: usize,
+        /// The element (may use `${index}`).
+        item: Value,
+    },
 }
 
 /// What kind of answer a step wants.
@@ -275,6 +305,9 @@ pub struct Expect {
     pub schema: Option<String>,
     /// Assertions at JSON pointers.
     pub json: Vec<Assertion>,
+    /// Checks over collections (`sorted`, `each`) and alternatives (`any_of`),
+    /// evaluated by the runner after the assertions above.
+    pub extra: Vec<ExtraCheck>,
 }
 
 impl Default for Expect {
@@ -285,8 +318,43 @@ impl Default for Expect {
             headers: Vec::new(),
             schema: None,
             json: Vec::new(),
+            extra: Vec::new(),
         }
     }
+}
+
+/// A check over a whole array, or a choice between groups of assertions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExtraCheck {
+    /// The array at `at` is ordered by the value at `key` in each element
+    /// (`{at: /messages, sorted: {key: /timestamp, order: desc}}`); equal neighbours are allowed.
+    Sorted {
+        /// Pointer to the array.
+        at: String,
+        /// Pointer inside each element (`""`: the element itself).
+        key: String,
+        /// Ascending or descending.
+        order: SortOrder,
+    },
+    /// Every element of the array at `at` satisfies the assertions, whose
+    /// pointers are relative to the element (`{at: /messages, each: [...]}`).
+    Each {
+        /// Pointer to the array.
+        at: String,
+        /// Assertions applied to each element.
+        assertions: Vec<Assertion>,
+    },
+    /// At least one group of assertions holds entirely (`any_of: [[...], [...]]`).
+    AnyOf(Vec<Vec<Assertion>>),
+}
+
+/// The order a `sorted` check wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortOrder {
+    /// Each element's key ≤ the next one's.
+    Asc,
+    /// Each element's key ≥ the next one's (newest first).
+    Desc,
 }
 
 /// One check at a JSON pointer.
@@ -357,7 +425,12 @@ pub const BUILTIN_VARS: &[&str] = &[
     "twofa_username",
     "twofa_password",
     "devino_key",
+    "callback_url",
+    "run_digits",
 ];
+
+/// The variable a `json_repeat` item may use for its index.
+pub const INDEX_VAR: &str = "index";
 
 /// Parses one suite file. `file` names it in errors.
 pub fn parse(

@@ -162,9 +162,90 @@ struct RawStep {
     write: Option<bool>,
     login: Option<RawLogin>,
     request: Option<RawRequest>,
+    await_callbacks: Option<RawAwait>,
     expect: Option<RawExpect>,
     #[serde(default)]
     capture: Map<String, Value>,
+}
+
+/// `await_callbacks:` (see `docs/suites.md` §3).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAwait {
+    #[serde(deserialize_with = "some_value")]
+    message_id: Option<Value>,
+    statuses: Option<Vec<String>>,
+    any_of: Option<Vec<Vec<String>>>,
+    #[serde(default, deserialize_with = "some_value")]
+    callback_data: Option<Value>,
+    #[serde(default = "default_await_timeout")]
+    timeout_ms: u64,
+    #[serde(default)]
+    settle_ms: u64,
+}
+
+fn default_await_timeout() -> u64 {
+    10_000
+}
+
+/// The statuses `callback.status.json` allows (a typo would wait for a status that never comes).
+const CALLBACK_STATUSES: &[&str] = &[
+    "SENT",
+    "DELIVERED",
+    "UNDELIVERABLE",
+    "EXPIRED",
+    "RATELIMIT",
+    "READ",
+    "UNKNOWN",
+];
+
+fn convert_await(a: RawAwait) -> Result<AwaitCallbacks, String> {
+    let message_id = match a.message_id {
+        Some(v @ (Value::String(_) | Value::Number(_))) => v,
+        _ => return Err("`await_callbacks.message_id` is the message ID: digits, or a captured variable such as \"${id}\"".into()),
+    };
+    let expected =
+        match (a.statuses, a.any_of) {
+            (Some(_), Some(_)) => return Err(
+                "`await_callbacks` takes `statuses` (one sequence) or `any_of` (several), not both"
+                    .into(),
+            ),
+            (Some(s), None) => vec![s],
+            (None, Some(alts)) => alts,
+            (None, None) => Vec::new(),
+        };
+    for seq in &expected {
+        if seq.is_empty() {
+            return Err("an expected status sequence needs at least one status".into());
+        }
+        for st in seq {
+            if !CALLBACK_STATUSES.contains(&st.as_str()) {
+                return Err(format!(
+                    "`{st}` is not a Devino status; use {}",
+                    CALLBACK_STATUSES.join(", ")
+                ));
+            }
+        }
+    }
+    if a.timeout_ms == 0 || a.timeout_ms > 600_000 {
+        return Err(format!(
+            "`timeout_ms: {}` must be between 1 and 600000",
+            a.timeout_ms
+        ));
+    }
+    if a.settle_ms > 60_000 {
+        return Err(format!(
+            "`settle_ms: {}` must be at most 60000",
+            a.settle_ms
+        ));
+    }
+    Ok(AwaitCallbacks {
+        message_id,
+        expected,
+        callback_data: a.callback_data,
+        timeout_ms: a.timeout_ms,
+        settle_ms: a.settle_ms,
+    })
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -228,7 +309,19 @@ struct RawRequest {
     json: Option<Value>,
     form: Option<Map<String, Value>>,
     text: Option<String>,
+    json_repeat: Option<RawRepeat>,
 }
+
+/// `json_repeat: {count, item}`: a JSON array of `count` copies of `item`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRepeat {
+    count: usize,
+    item: Value,
+}
+
+/// Most copies `json_repeat` makes.
+const MAX_REPEAT: usize = 10_000;
 
 fn get() -> String {
     "GET".into()
@@ -246,6 +339,15 @@ struct RawExpect {
     schema: Option<String>,
     #[serde(default)]
     json: Vec<RawAssertion>,
+    any_of: Option<Vec<Vec<RawAssertion>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSorted {
+    #[serde(default)]
+    key: String,
+    order: String,
 }
 
 #[derive(Deserialize)]
@@ -269,6 +371,8 @@ struct RawAssertion {
     min: Option<f64>,
     max: Option<f64>,
     exists: Option<bool>,
+    sorted: Option<RawSorted>,
+    each: Option<Vec<RawAssertion>>,
 }
 
 #[derive(Deserialize)]
@@ -303,12 +407,36 @@ fn convert_step(raw: RawStep) -> Result<ParsedStep, String> {
         raw.call.is_some(),
         raw.login.is_some(),
         raw.request.is_some(),
+        raw.await_callbacks.is_some(),
     ]
     .iter()
     .filter(|b| **b)
     .count();
     if kinds != 1 {
-        return Err("a step has exactly one of `call:`, `login:` or `request:`".into());
+        return Err(
+            "a step has exactly one of `call:`, `login:`, `request:` or `await_callbacks:`".into(),
+        );
+    }
+    if let Some(a) = raw.await_callbacks {
+        if raw.params.is_some()
+            || raw.token.is_some()
+            || raw.via.is_some()
+            || raw.write.is_some()
+            || raw.expect.is_some()
+            || !raw.capture.is_empty()
+        {
+            return Err("`await_callbacks:` takes its checks inside (message_id, statuses or any_of, callback_data, timeout_ms, settle_ms); `params`, `token`, `via`, `write`, `expect` and `capture` belong to other steps".into());
+        }
+        return Ok(ParsedStep {
+            action: Action::AwaitCallbacks(convert_await(a)?),
+            write: None,
+            expect: Expect {
+                outcome: Outcome::Any,
+                ..Expect::default()
+            },
+            expect_given: false,
+            capture: Vec::new(),
+        });
     }
     let mut capture = Vec::new();
     for (name, v) in &raw.capture {
@@ -405,14 +533,32 @@ fn convert_step(raw: RawStep) -> Result<ParsedStep, String> {
                 r.path
             ));
         }
-        let bodies = [r.json.is_some(), r.form.is_some(), r.text.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let bodies = [
+            r.json.is_some(),
+            r.form.is_some(),
+            r.text.is_some(),
+            r.json_repeat.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
         if bodies > 1 {
-            return Err("a request has at most one of `json`, `form` and `text`".into());
+            return Err(
+                "a request has at most one of `json`, `form`, `text` and `json_repeat`".into(),
+            );
         }
-        let body = if let Some(j) = r.json {
+        let body = if let Some(rep) = r.json_repeat {
+            if rep.count == 0 || rep.count > MAX_REPEAT {
+                return Err(format!(
+                    "`json_repeat.count: {}` must be between 1 and {MAX_REPEAT}",
+                    rep.count
+                ));
+            }
+            Body::Repeat {
+                count: rep.count,
+                item: rep.item,
+            }
+        } else if let Some(j) = r.json {
             Body::Json(j)
         } else if let Some(f) = r.form {
             Body::Form(f.into_iter().collect())
@@ -507,72 +653,19 @@ fn convert_expect(raw: RawExpect, is_request: bool) -> Result<Expect, String> {
             ));
         }
     }
-    let mut json = Vec::new();
-    for a in raw.json {
-        check_pointer(&a.at)?;
-        let mut checks = Vec::new();
-        if let Some(v) = a.equals {
-            checks.push(Check::Equals(v));
+    let (json, mut extra) = convert_assertions(raw.json, true)?;
+    if let Some(groups) = raw.any_of {
+        if groups.len() < 2 {
+            return Err("`any_of:` lists at least two groups of assertions, e.g. `any_of: [[{at: /code, equals: x}], [{at: /result/0/code, equals: y}]]`".into());
         }
-        if let Some(v) = a.not_equals {
-            checks.push(Check::NotEquals(v));
-        }
-        if let Some(v) = a.one_of {
-            checks.push(Check::In(v));
-        }
-        if let Some(v) = a.contains {
-            checks.push(Check::Contains(v));
-        }
-        if let Some(v) = a.not_contains {
-            checks.push(Check::NotContains(v));
-        }
-        if let Some(m) = a.matches {
-            regex::Regex::new(&m)
-                .map_err(|e| format!("`matches: {m}` is not a regular expression: {e}"))?;
-            checks.push(Check::Matches(m));
-        }
-        if let Some(t) = a.type_ {
-            if !matches!(
-                t.as_str(),
-                "null" | "boolean" | "integer" | "number" | "string" | "array" | "object"
-            ) {
-                return Err(format!(
-                    "`type: {t}`: use null, boolean, integer, number, string, array or object"
-                ));
+        let mut alts = Vec::new();
+        for g in groups {
+            if g.is_empty() {
+                return Err("an `any_of` group needs at least one assertion".into());
             }
-            checks.push(Check::Type(t));
+            alts.push(convert_assertions(g, false)?.0);
         }
-        match a.count {
-            Some(RawCount::Exact(n)) => {
-                checks.push(Check::CountMin(n));
-                checks.push(Check::CountMax(n));
-            }
-            Some(RawCount::Range { min, max }) => {
-                if min.is_none() && max.is_none() {
-                    return Err("`count:` is a number or `{min: N, max: M}`".into());
-                }
-                if let Some(m) = min {
-                    checks.push(Check::CountMin(m));
-                }
-                if let Some(m) = max {
-                    checks.push(Check::CountMax(m));
-                }
-            }
-            None => {}
-        }
-        if let Some(m) = a.min {
-            checks.push(Check::Min(m));
-        }
-        if let Some(m) = a.max {
-            checks.push(Check::Max(m));
-        }
-        if let Some(e) = a.exists {
-            checks.push(Check::Exists(e));
-        }
-        if checks.is_empty() {
-            return Err(format!("the assertion at `{}` checks nothing: add equals, not_equals, in, contains, not_contains, matches, type, count, min, max or exists", a.at));
-        }
-        json.push(Assertion { at: a.at, checks });
+        extra.push(ExtraCheck::AnyOf(alts));
     }
     let status = raw.status.map(OneOrMany::into_vec);
     Ok(Expect {
@@ -581,7 +674,126 @@ fn convert_expect(raw: RawExpect, is_request: bool) -> Result<Expect, String> {
         headers,
         schema: raw.schema,
         json,
+        extra,
     })
+}
+
+/// Converts assertions; `sorted` and `each` become [`ExtraCheck`]s (only at
+/// the top level: `nested` is false inside `each` and `any_of`).
+fn convert_assertions(
+    raw: Vec<RawAssertion>,
+    top: bool,
+) -> Result<(Vec<Assertion>, Vec<ExtraCheck>), String> {
+    let mut json = Vec::new();
+    let mut extra = Vec::new();
+    for mut a in raw {
+        check_pointer(&a.at)?;
+        let sorted = a.sorted.take();
+        let each = a.each.take();
+        let has_extra = sorted.is_some() || each.is_some();
+        if !top && (sorted.is_some() || each.is_some()) {
+            return Err(format!(
+                "the assertion at `{}`: `sorted` and `each` cannot be nested inside `each` or `any_of`",
+                a.at
+            ));
+        }
+        if let Some(srt) = sorted {
+            check_pointer(&srt.key)?;
+            let order = match srt.order.as_str() {
+                "asc" => SortOrder::Asc,
+                "desc" => SortOrder::Desc,
+                other => return Err(format!("`sorted.order: {other}`: use `asc` or `desc`")),
+            };
+            extra.push(ExtraCheck::Sorted {
+                at: a.at.clone(),
+                key: srt.key,
+                order,
+            });
+        }
+        if let Some(items) = each {
+            if items.is_empty() {
+                return Err(format!("`each` at `{}` needs at least one assertion", a.at));
+            }
+            extra.push(ExtraCheck::Each {
+                at: a.at.clone(),
+                assertions: convert_assertions(items, false)?.0,
+            });
+        }
+        if let Some(x) = convert_checks(a, has_extra)? {
+            json.push(x);
+        }
+    }
+    Ok((json, extra))
+}
+
+/// The plain checks of one assertion (`None` when it has only `sorted`/`each`).
+fn convert_checks(a: RawAssertion, has_extra: bool) -> Result<Option<Assertion>, String> {
+    let mut checks = Vec::new();
+    if let Some(v) = a.equals {
+        checks.push(Check::Equals(v));
+    }
+    if let Some(v) = a.not_equals {
+        checks.push(Check::NotEquals(v));
+    }
+    if let Some(v) = a.one_of {
+        checks.push(Check::In(v));
+    }
+    if let Some(v) = a.contains {
+        checks.push(Check::Contains(v));
+    }
+    if let Some(v) = a.not_contains {
+        checks.push(Check::NotContains(v));
+    }
+    if let Some(m) = a.matches {
+        regex::Regex::new(&m)
+            .map_err(|e| format!("`matches: {m}` is not a regular expression: {e}"))?;
+        checks.push(Check::Matches(m));
+    }
+    if let Some(t) = a.type_ {
+        if !matches!(
+            t.as_str(),
+            "null" | "boolean" | "integer" | "number" | "string" | "array" | "object"
+        ) {
+            return Err(format!(
+                "`type: {t}`: use null, boolean, integer, number, string, array or object"
+            ));
+        }
+        checks.push(Check::Type(t));
+    }
+    match a.count {
+        Some(RawCount::Exact(n)) => {
+            checks.push(Check::CountMin(n));
+            checks.push(Check::CountMax(n));
+        }
+        Some(RawCount::Range { min, max }) => {
+            if min.is_none() && max.is_none() {
+                return Err("`count:` is a number or `{min: N, max: M}`".into());
+            }
+            if let Some(m) = min {
+                checks.push(Check::CountMin(m));
+            }
+            if let Some(m) = max {
+                checks.push(Check::CountMax(m));
+            }
+        }
+        None => {}
+    }
+    if let Some(m) = a.min {
+        checks.push(Check::Min(m));
+    }
+    if let Some(m) = a.max {
+        checks.push(Check::Max(m));
+    }
+    if let Some(e) = a.exists {
+        checks.push(Check::Exists(e));
+    }
+    if checks.is_empty() {
+        if has_extra {
+            return Ok(None);
+        }
+        return Err(format!("the assertion at `{}` checks nothing: add equals, not_equals, in, contains, not_contains, matches, type, count, min, max, exists, sorted or each", a.at));
+    }
+    Ok(Some(Assertion { at: a.at, checks }))
 }
 
 /// Parses and checks one file.
@@ -634,6 +846,7 @@ pub(super) fn parse(
         let mut known: Vec<String> = BUILTIN_VARS.iter().map(|s| s.to_string()).collect();
         let mut writes = false;
         let mut uses_token = false;
+        let mut uses_callbacks = false;
         let mut first_method: Option<String> = None;
         let mut step_search = line;
         for ps in rc.steps {
@@ -642,6 +855,7 @@ pub(super) fn parse(
                 t.starts_with("- call:")
                     || t.starts_with("- login:")
                     || t.starts_with("- request:")
+                    || t.starts_with("- await_callbacks:")
                     || t.starts_with("- capture:")
                     || t.starts_with("- expect:")
             })
@@ -669,6 +883,11 @@ pub(super) fn parse(
             }
             if refs.iter().any(|r| r == "token") {
                 uses_token = true;
+            }
+            if refs.iter().any(|r| r == "callback_url")
+                || matches!(action, Action::AwaitCallbacks(_))
+            {
+                uses_callbacks = true;
             }
             match &mut action {
                 Action::Call(call) => {
@@ -718,6 +937,7 @@ pub(super) fn parse(
                         writes = true;
                     }
                 }
+                Action::AwaitCallbacks(_) => {}
             }
             if let Some(s) = &ps.expect.schema {
                 if catalog.validator(&catalog.absolute(s)).is_err() {
@@ -758,6 +978,9 @@ pub(super) fn parse(
             .collect();
         if uses_token && !requires.contains(&Requirement::Token) {
             requires.push(Requirement::Token);
+        }
+        if uses_callbacks && !requires.contains(&Requirement::Callbacks) {
+            requires.push(Requirement::Callbacks);
         }
         requires.dedup();
         if requires.contains(&Requirement::Token) && !tags.iter().any(|t| t == "auth") {
@@ -857,14 +1080,36 @@ fn collect_action_refs(a: &Action, out: &mut Vec<String>) {
                 Body::Json(v) => value_var_refs(v, out),
                 Body::Form(f) => f.iter().for_each(|(_, v)| value_var_refs(v, out)),
                 Body::Text(t) => out.extend(var_refs(t)),
+                Body::Repeat { item, .. } => {
+                    let mut inner = Vec::new();
+                    value_var_refs(item, &mut inner);
+                    out.extend(inner.into_iter().filter(|r| r != INDEX_VAR));
+                }
                 Body::None => {}
+            }
+        }
+        Action::AwaitCallbacks(a) => {
+            value_var_refs(&a.message_id, out);
+            if let Some(d) = &a.callback_data {
+                value_var_refs(d, out);
             }
         }
     }
 }
 
 fn collect_expect_refs(e: &Expect, out: &mut Vec<String>) {
-    for a in &e.json {
+    collect_assertion_refs(&e.json, out);
+    for x in &e.extra {
+        match x {
+            ExtraCheck::Sorted { .. } => {}
+            ExtraCheck::Each { assertions, .. } => collect_assertion_refs(assertions, out),
+            ExtraCheck::AnyOf(groups) => groups.iter().for_each(|g| collect_assertion_refs(g, out)),
+        }
+    }
+}
+
+fn collect_assertion_refs(assertions: &[Assertion], out: &mut Vec<String>) {
+    for a in assertions {
         for c in &a.checks {
             match c {
                 Check::Equals(v)

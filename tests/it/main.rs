@@ -8,5 +8,6 @@ mod ok;
 mod record;
 mod report;
 mod runner;
+mod runner_devino_ok;
 mod schemas;
 mod world;
