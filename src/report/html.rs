@@ -389,10 +389,11 @@ fn finding_html(s: &mut String, f: &Finding, muted: bool, steps: usize) {
 }
 
 fn exchange_html(s: &mut String, x: &Exchange, i: usize, total: usize, referenced: bool) {
-    let status = x
-        .status
-        .map(|c| format!("HTTP {c}"))
-        .unwrap_or_else(|| "no answer".into());
+    let status = match x.status {
+        Some(c) => format!("HTTP {c}"),
+        None if x.method == "AWAIT" => "callbacks received".into(),
+        None => "no answer".into(),
+    };
     let ct = x
         .content_type
         .as_deref()

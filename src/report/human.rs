@@ -236,7 +236,12 @@ fn failure(s: &mut String, case: &CaseResult, p: Paint, indent: &str) {
             .as_deref()
             .map(|c| format!(" {}", one_line(c)))
             .unwrap_or_default();
-        let _ = writeln!(s, "{indent}answer:   {status}{ct} in {} ms", x.duration_ms);
+        if x.method == "AWAIT" {
+            // A callback wait sends nothing: show what the receiver got.
+            let _ = writeln!(s, "{indent}callbacks: waited {} ms", x.duration_ms);
+        } else {
+            let _ = writeln!(s, "{indent}answer:   {status}{ct} in {} ms", x.duration_ms);
+        }
         if let Some(e) = &x.excerpt {
             let (lines, more) = excerpt_lines(e, EXCERPT_LINES, EXCERPT_WIDTH);
             for l in lines {
