@@ -22,6 +22,7 @@ pub(crate) mod openvk;
 pub mod recordings;
 mod state;
 pub mod token;
+pub mod vk_ext;
 pub mod world;
 
 pub use recordings::{Recording, RecordingFile, Recordings};
@@ -275,6 +276,9 @@ pub fn router(state: Arc<MockState>) -> Router {
             post(devino::inject_incoming),
         )
         .route("/__vkconform/health", any(|| async { "ok" }))
+        .route("/__vkconform/vk/group-event", post(vk_ext::inject_event))
+        .route("/bots/{group}", any(vk_ext::bots_poll))
+        .route("/upload/photo", any(vk_ext::upload_photo))
         .route("/{poll}", any(longpoll::poll))
         .fallback(openvk::not_found)
         .with_state(state)

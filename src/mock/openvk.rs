@@ -4,6 +4,8 @@
 //! token → 5 (VK's order; a real OpenVK binds parameters first, see
 //! README "Decisions"); parameters coerced and validated → 100; captcha and
 //! write limits for writes; then the stateful world, then the recordings.
+//! With `--profile vk` the VK dialect ([`super::vk_ext`]) also applies: every
+//! method needs a token, VK's extra methods and defaults, VK's answer shapes.
 
 use super::recordings::shape;
 use super::state::MockState;
@@ -175,16 +177,44 @@ pub fn call(
     name: &str,
     wire: &WireParams,
 ) -> Result<Value, ApiError> {
-    let spec = st
+    let Some(spec) = st
         .catalog
         .method(Api::Openvk, name)
         .filter(|m| m.name != "token")
-        .ok_or_else(|| ApiError::code(codes::UNKNOWN_METHOD))?;
-    if spec.auth && ctx.user.is_none() {
-        return Err(ApiError::code(codes::AUTH));
+    else {
+        return super::vk_ext::method(st, ctx, name, wire)
+            .unwrap_or_else(|| Err(ApiError::code(codes::UNKNOWN_METHOD)));
+    };
+    if ctx.user.is_none() {
+        // A made-up token is refused in the VK dialect (VK: "invalid access_token");
+        // OpenVK treats it as anonymous. Without any token, only 🔰 methods need one.
+        let bogus = wire.get("access_token").is_some_and(|t| !t.is_empty());
+        if bogus && super::vk_ext::active(st) {
+            return Err(super::vk_ext::auth_error(wire));
+        }
+        if spec.auth {
+            return Err(super::vk_ext::auth_error(wire));
+        }
     }
+    let adapted = super::vk_ext::adapt_params(st, &spec.name, wire);
     let params =
-        crate::vk::coerce(spec, wire).map_err(|e| ApiError::new(codes::PARAM, e.message))?;
+        crate::vk::coerce(spec, &adapted).map_err(|e| ApiError::new(codes::PARAM, e.message))?;
+    let value = answer(st, ctx, spec, &adapted, &params)?;
+    super::vk_ext::after_call(st, ctx, &spec.name, &params, &value);
+    Ok(super::vk_ext::adapt_response(
+        st, ctx, &spec.name, wire, &params, value,
+    ))
+}
+
+/// The answer of a documented method to validated parameters: captcha and
+/// write limits, then the stateful world, then the recordings.
+fn answer(
+    st: &MockState,
+    ctx: &CallCtx,
+    spec: &crate::schema::MethodSpec,
+    wire: &WireParams,
+    params: &serde_json::Map<String, Value>,
+) -> Result<Value, ApiError> {
     if spec.kind == Kind::Write {
         if let Err(c) = st.captcha_gate(
             wire.get("captcha_sid"),
@@ -205,13 +235,13 @@ pub fn call(
     }
     {
         let mut world = st.world.lock().expect("world lock");
-        if let Some(result) = world.handle(st, ctx, &spec.name, &params) {
+        if let Some(result) = world.handle(st, ctx, &spec.name, params) {
             return result;
         }
     }
     let rec = st
         .recordings
-        .find(Api::Openvk, &spec.name, &params, ctx.version.as_deref())
+        .find(Api::Openvk, &spec.name, params, ctx.version.as_deref())
         .ok_or_else(|| {
             ApiError::new(
                 codes::UNKNOWN,
@@ -228,7 +258,7 @@ pub fn call(
         .param("count")
         .and_then(|p| p.default.as_ref())
         .and_then(Value::as_i64);
-    Ok(shape(rec, &params, default_count))
+    Ok(shape(rec, params, default_count))
 }
 
 /// Any path the mock does not serve.

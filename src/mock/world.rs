@@ -417,6 +417,7 @@ impl World {
         };
         match method {
             "Users.get" => self.users_get(&cx),
+            "Groups.getById" => self.groups_get_by_id(&cx),
             "Wall.get" => self.wall_get(&cx),
             "Wall.getById" => self.wall_get_by_id(&cx),
             "Wall.post" => self.wall_post(&cx),
@@ -927,6 +928,58 @@ impl World {
         Some(Ok(v))
     }
 
+    /// Any list of group ids or short names, composed from the world (VK's
+    /// `{groups, profiles}` from 5.194 when the client sends `v`). Ids it
+    /// cannot resolve (unknown names, ids ≤ 0) are left to the recordings.
+    fn groups_get_by_id(&self, cx: &Cx) -> Answer {
+        let mut wanted: Vec<Value> = match cx.p.get("groups_id") {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        wanted.extend(cx.p.get("group_id").cloned());
+        let mut out = Vec::new();
+        for item in &wanted {
+            let id = match item {
+                Value::Number(n) => n.as_i64(),
+                Value::String(name) => self
+                    .groups
+                    .iter()
+                    .find(|(_, g)| g["screen_name"].as_str() == Some(name.as_str()))
+                    .map(|(id, _)| *id)
+                    .or_else(|| {
+                        ["club", "public", "event"]
+                            .iter()
+                            .find_map(|p| name.strip_prefix(p))
+                            .unwrap_or(name)
+                            .parse()
+                            .ok()
+                    }),
+                _ => None,
+            };
+            let id = id.filter(|i| *i > 0)?;
+            out.push(self.groups.get(&id).cloned().unwrap_or_else(|| {
+                json!({"id": id, "name": "DELETED", "screen_name": format!("club{id}"), "type": "group",
+                    "description": "This group was deleted or it doesn't exist"})
+            }));
+        }
+        if out.is_empty() {
+            return None;
+        }
+        let mut v = Value::Array(out);
+        super::recordings::filter_objects(&mut v, "group", cx.p);
+        let new_shape = cx
+            .ctx
+            .version
+            .as_deref()
+            .and_then(super::recordings::parse_version)
+            .is_some_and(|v| v >= (5, 194));
+        Some(Ok(if new_shape {
+            json!({"groups": v, "profiles": []})
+        } else {
+            v
+        }))
+    }
+
     fn user_obj(&self, viewer: i64, id: i64) -> Option<Value> {
         let mut u = self.users.get(&id)?.clone();
         if let Some(o) = u.as_object_mut() {
@@ -966,6 +1019,19 @@ impl World {
         out["profiles"] = Value::Array(users);
         if always_groups || !groups.is_empty() {
             out["groups"] = Value::Array(groups);
+        }
+    }
+
+    /// Makes an object attachable (`photo1_6` in `attachments`) from now on:
+    /// `{"type": "photo", "photo": {...}}`. Returns false for a value without
+    /// `type`, or without `owner_id` and `id` in its object.
+    pub fn remember_attachment(&mut self, attachment: Value) -> bool {
+        match attachment_key(&attachment) {
+            Some(key) => {
+                self.attachments.insert(key, attachment);
+                true
+            }
+            None => false,
         }
     }
 
@@ -2121,7 +2187,7 @@ impl World {
         if cx.text("sort") == Some("desc") {
             comments.reverse();
         }
-        let (_, comments) = cx.page(comments);
+        let (total, comments) = cx.page(comments);
         let need_likes = cx.flag("need_likes");
         let items: Vec<Value> = comments
             .iter()
@@ -2137,6 +2203,10 @@ impl World {
             .collect();
         let refs: Vec<i64> = items.iter().filter_map(|c| get_i(c, "from_id")).collect();
         let mut out = json!({"items": items});
+        if cx.st.config.profile == crate::api::Profile::Vk {
+            // VK sends the total; the real OpenVK omits it.
+            out["count"] = json!(total);
+        }
         let mut objects: &[(&str, &str)] = &[];
         if cx.flag("extended") {
             self.add_extended(&mut out, me, refs, true);
@@ -2818,6 +2888,7 @@ mod consistency {
 
     /// Every method the world answers (but the dynamic `Messages.getLongPollServer`).
     const METHODS: &[&str] = &[
+        "Groups.getById",
         "Wall.get",
         "Wall.getById",
         "Wall.getComments",
