@@ -94,6 +94,7 @@ pub fn run(args: MockArgs) -> Result<Exit, Failure> {
                 ),
                 other => Failure::new(Exit::Load, other.to_string()),
             })?;
+        let signals = Signals::install()?;
         {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "listening on {}", server.uri());
@@ -104,31 +105,52 @@ pub fn run(args: MockArgs) -> Result<Exit, Failure> {
             args.profile,
             started.elapsed().as_millis()
         );
-        wait_for_signal().await;
+        signals.wait().await;
         eprintln!("vkconform mock: stopping");
         server.shutdown().await;
         Ok(Exit::Success)
     })
 }
 
-async fn wait_for_signal() {
+/// Signal handlers, installed before the mock announces itself so that a
+/// SIGTERM right after the `listening on` line still stops it cleanly.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, Failure> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let err = |e: std::io::Error| {
+                Failure::new(Exit::Usage, format!("cannot install signal handlers: {e}"))
+            };
+            Ok(Signals {
+                term: signal(SignalKind::terminate()).map_err(err)?,
+                int: signal(SignalKind::interrupt()).map_err(err)?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => {}
+                _ = self.int.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
