@@ -775,10 +775,14 @@ mod tests {
     }
 
     #[test]
-    fn every_method_needs_a_token_in_the_vk_profile() {
+    fn made_up_tokens_are_refused_and_only_marked_methods_need_one() {
         let st = state(Profile::Vk);
         let none = WireParams::from_pairs([("user_ids", "1")]);
-        let e = super::super::openvk::call(&st, &ctx(None, None), "Users.get", &none).unwrap_err();
+        assert!(
+            super::super::openvk::call(&st, &ctx(None, None), "Users.get", &none).is_ok(),
+            "Users.get has no 🔰"
+        );
+        let e = super::super::openvk::call(&st, &ctx(None, None), "Status.get", &none).unwrap_err();
         assert_eq!(
             (e.code, e.msg.as_str()),
             (5, "User authorization failed: no access_token passed.")
