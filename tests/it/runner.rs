@@ -13,49 +13,6 @@ use vkconform::report::{Report, Status};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-/// What one `vkconform check` process did.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn report(&self) -> Report {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not a JSON report ({e}):\n{}\nstderr: {}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-}
-
-/// Runs `vkconform check ARGS…` to completion (blocking).
-fn check(args: &[&str]) -> Run {
-    let out = bin()
-        .arg("check")
-        .args(args)
-        .env_remove("VKCONFORM_TOKEN")
-        .env_remove("VKCONFORM_USERNAME")
-        .env_remove("VKCONFORM_PASSWORD")
-        .env_remove("VKCONFORM_CODE")
-        .output()
-        .expect("run vkconform check");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
-}
-
-/// Runs `check` from async tests without blocking the runtime that serves wiremock.
-async fn check_async(args: Vec<String>) -> Run {
-    tokio::task::spawn_blocking(move || check(&args.iter().map(String::as_str).collect::<Vec<_>>()))
-        .await
-        .expect("join")
-}
-
 /// `check --target URI --token T --format json --no-fuzz --filter id:ID` plus extra flags.
 async fn check_live(uri: &str, id: &str, extra: &[&str]) -> Run {
     let mut args: Vec<String> = [
@@ -89,30 +46,6 @@ async fn serve(server: &MockServer, api_path: &str, answer: ResponseTemplate) {
         .respond_with(answer)
         .mount(server)
         .await;
-}
-
-/// The findings of one case, as `rule` strings.
-fn rules_of(report: &Report, id: &str) -> Vec<String> {
-    let case = report
-        .cases
-        .iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no case {id} in the report"));
-    case.findings.iter().map(|f| f.rule.clone()).collect()
-}
-
-/// Asserts the run exited 1 with a failed `must` case carrying `rule`.
-fn assert_fault(run: &Run, id: &str, rule: &str) {
-    assert_eq!(run.code, 1, "exit code; stderr: {}", run.stderr);
-    let report = run.report();
-    let rules = rules_of(&report, id);
-    assert!(
-        rules.iter().any(|r| r == rule),
-        "{id}: expected a `{rule}` finding, got {rules:?}"
-    );
-    let case = report.cases.iter().find(|c| c.id == id).unwrap();
-    assert_eq!(case.status, Status::Fail);
-    assert!(report.summary.failed_must >= 1);
 }
 
 const USERS: &str = r#"{"response":[{"id":1,"first_name":"Vladimir","last_name":"Barinov","is_closed":0,"can_access_closed":1,"online":0}]}"#;

@@ -11,62 +11,14 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vkconform::report::{Report, Status};
+use vkconform::report::Status;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const CHAT: &str = "chat:C3ecb9d02a600";
 
-/// What one `vkconform check` process did.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn report(&self) -> Report {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not a JSON report ({e}):\n{}\nstderr: {}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-}
-
-/// Runs `vkconform check ARGS…` (blocking) with a clean credential environment.
-fn check(args: &[String]) -> Run {
-    let out = bin()
-        .arg("check")
-        .args(args)
-        .env_remove("VKCONFORM_TOKEN")
-        .env_remove("VKCONFORM_USERNAME")
-        .env_remove("VKCONFORM_PASSWORD")
-        .env_remove("VKCONFORM_CODE")
-        .env_remove("VKCONFORM_OK_CHAT")
-        .env_remove("VKCONFORM_DEVINO_PHONE")
-        .env_remove("VKCONFORM_DEVINO_SERVICE")
-        .env_remove("VKCONFORM_DEVINO_TMPL")
-        .env("VKCONFORM_DEVINO_KEY", "vkconform-devino-key")
-        .output()
-        .expect("run vkconform check");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
-}
-
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
-}
-
-/// Runs `check` off the async runtime that serves the fake servers.
-async fn check_async(args: Vec<String>) -> Run {
-    tokio::task::spawn_blocking(move || check(&args))
-        .await
-        .expect("join")
 }
 
 /// `check --target URI --api API --format json --filter id:ID` against a live (fake) server, unpaced.
@@ -89,34 +41,6 @@ async fn check_live(uri: &str, api: &str, id: &str, extra: &[&str]) -> Run {
     args.push(format!("id:{id}"));
     args.extend(strings(extra));
     check_async(args).await
-}
-
-fn rules_of(report: &Report, id: &str) -> Vec<String> {
-    let case = report
-        .cases
-        .iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no case {id} in the report"));
-    case.findings.iter().map(|f| f.rule.clone()).collect()
-}
-
-/// Asserts exit 1 with the case failed as `must` and carrying `rule`; returns the report.
-fn assert_fault(run: &Run, id: &str, rule: &str) -> Report {
-    assert_eq!(
-        run.code, 1,
-        "exit code; stderr: {}\nstdout: {}",
-        run.stderr, run.stdout
-    );
-    let report = run.report();
-    let rules = rules_of(&report, id);
-    assert!(
-        rules.iter().any(|r| r == rule),
-        "{id}: expected a `{rule}` finding, got {rules:?}"
-    );
-    let case = report.cases.iter().find(|c| c.id == id).unwrap();
-    assert_eq!(case.status, Status::Fail);
-    assert!(report.summary.failed_must >= 1);
-    report
 }
 
 fn json_answer(status: u16, body: &Value) -> ResponseTemplate {
