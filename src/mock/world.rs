@@ -1161,24 +1161,37 @@ impl World {
         Some(Ok(cx.finish(out, None, objects)))
     }
 
+    /// What a post or comment says and who signs it, as OpenVK decides: the
+    /// escaped `message`, the resolved attachments (one of them is needed,
+    /// else 100), and the group itself as author with `from_group` on a group wall.
+    fn authored(
+        &self,
+        cx: &Cx,
+        owner: i64,
+        me: i64,
+    ) -> Result<(String, Vec<Value>, i64), ApiError> {
+        let text = escape_html(cx.text("message").unwrap_or(""));
+        let attachments = self.resolve_attachments(cx);
+        if text.trim().is_empty() && attachments.is_empty() {
+            return Err(ApiError::new(100, "Required parameter 'message' missing."));
+        }
+        let from_id = if owner < 0 && cx.flag("from_group") {
+            owner
+        } else {
+            me
+        };
+        Ok((text, attachments, from_id))
+    }
+
     fn wall_post(&mut self, cx: &Cx) -> Answer {
         let me = cx.me()?;
         let owner = cx.int("owner_id")?;
         if !self.walls.contains_key(&owner) && !self.owner_known(owner) {
             return Some(cx.fail(18, "User was deleted or banned"));
         }
-        let text = escape_html(cx.text("message").unwrap_or(""));
-        let attachments = self.resolve_attachments(cx);
-        if text.trim().is_empty() && attachments.is_empty() {
-            return Some(Err(ApiError::new(
-                100,
-                "Required parameter 'message' missing.",
-            )));
-        }
-        let from_id = if owner < 0 && cx.flag("from_group") {
-            owner
-        } else {
-            me
+        let (text, attachments, from_id) = match self.authored(cx, owner, me) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
         };
         let wall = self.walls.entry(owner).or_default();
         let id = wall.next_id.max(1);
@@ -1221,18 +1234,9 @@ impl World {
         else {
             return Some(cx.fail(100, "Invalid post"));
         };
-        let text = escape_html(cx.text("message").unwrap_or(""));
-        let attachments = self.resolve_attachments(cx);
-        if text.trim().is_empty() && attachments.is_empty() {
-            return Some(Err(ApiError::new(
-                100,
-                "Required parameter 'message' missing.",
-            )));
-        }
-        let from_id = if owner < 0 && cx.flag("from_group") {
-            owner
-        } else {
-            me
+        let (text, attachments, from_id) = match self.authored(cx, owner, me) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
         };
         let id = self.next_comment;
         self.next_comment += 1;
