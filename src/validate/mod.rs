@@ -536,90 +536,84 @@ pub fn check_answer(ctx: &Context<'_>, ans: &HttpAnswer) -> Checked {
                 }
             }
         }
-        Outcome::Error(codes) => match classify(&body) {
-            Answer::Error { error, dialect, .. } => {
-                out.error_code = Some(error.code);
-                if !codes.contains(&error.code) {
-                    let want = codes
-                        .iter()
-                        .map(|c| c.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" or ");
-                    out.findings.push(
-                        ctx.finding(
-                            rules::ERROR_CODE,
-                            Severity::Must,
-                            format!(
-                                "error {} instead of {want}: {}",
-                                error.code,
-                                clip(&error.msg, 160)
-                            ),
-                        )
-                        .at("/error_code")
-                        .expected(want)
-                        .actual(error.code.to_string())
-                        .hint(code_hint(codes)),
-                    );
-                }
-                if dialect != ctx.profile {
-                    out.findings.push(
+        Outcome::Error(codes) => {
+            let want = codes
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(" or ");
+            match classify(&body) {
+                Answer::Error { error, dialect, .. } => {
+                    out.error_code = Some(error.code);
+                    if !codes.contains(&error.code) {
+                        out.findings.push(
+                            ctx.finding(
+                                rules::ERROR_CODE,
+                                Severity::Must,
+                                format!(
+                                    "error {} instead of {want}: {}",
+                                    error.code,
+                                    clip(&error.msg, 160)
+                                ),
+                            )
+                            .at("/error_code")
+                            .expected(want)
+                            .actual(error.code.to_string())
+                            .hint(code_hint(codes)),
+                        );
+                    }
+                    if dialect != ctx.profile {
+                        out.findings.push(
                         ctx.finding(rules::ERROR_DIALECT, Severity::Must, format!("the error is in the `{dialect}` dialect, the `{}` profile wants {}", ctx.profile, dialect_text(ctx.profile)))
                             .expected(dialect_text(ctx.profile))
                             .actual(excerpt(&body))
                             .hint("run with the matching --profile, or answer errors in the profile's dialect"),
                     );
-                } else {
-                    let doc = format!("openvk/errors/{}.json", ctx.profile.as_str());
-                    if ctx.catalog.document(&doc).is_some() {
-                        if let Err(vs) = ctx.catalog.validate(&doc, &body) {
-                            let mut fs = schema_findings(ctx, &vs, &format!("schemas/{doc}"));
-                            for f in &mut fs {
-                                f.rule = rules::ERROR_SCHEMA.into();
+                    } else {
+                        let doc = format!("openvk/errors/{}.json", ctx.profile.as_str());
+                        if ctx.catalog.document(&doc).is_some() {
+                            if let Err(vs) = ctx.catalog.validate(&doc, &body) {
+                                let mut fs = schema_findings(ctx, &vs, &format!("schemas/{doc}"));
+                                for f in &mut fs {
+                                    f.rule = rules::ERROR_SCHEMA.into();
+                                }
+                                out.findings.extend(fs);
                             }
-                            out.findings.extend(fs);
                         }
                     }
+                    out.value = error_object(&body, dialect);
                 }
-                out.value = error_object(&body, dialect);
+                Answer::Response(v) => {
+                    out.findings.push(
+                        ctx.finding(
+                            rules::ERROR_CODE,
+                            Severity::Must,
+                            format!("a success response instead of error {want}"),
+                        )
+                        .expected(format!("error {want}"))
+                        .actual(format!("{{\"response\": {}}}", clip(&v.to_string(), 120)))
+                        .hint(code_hint(codes)),
+                    );
+                    out.value = Some(v);
+                    out.fatal = true;
+                }
+                Answer::Other(why) => {
+                    out.findings.push(
+                        ctx.finding(
+                            rules::ENVELOPE,
+                            Severity::Must,
+                            format!(
+                                "expected error {want}, but the answer is not a VK error: {why}"
+                            ),
+                        )
+                        .expected(dialect_text(ctx.profile))
+                        .actual(excerpt(&body))
+                        .hint("answer errors as {error_code, error_msg, request_params}"),
+                    );
+                    out.fatal = true;
+                }
             }
-            Answer::Response(v) => {
-                let want = codes
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" or ");
-                out.findings.push(
-                    ctx.finding(
-                        rules::ERROR_CODE,
-                        Severity::Must,
-                        format!("a success response instead of error {want}"),
-                    )
-                    .expected(format!("error {want}"))
-                    .actual(format!("{{\"response\": {}}}", clip(&v.to_string(), 120)))
-                    .hint(code_hint(codes)),
-                );
-                out.value = Some(v);
-                out.fatal = true;
-            }
-            Answer::Other(why) => {
-                let want = codes
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" or ");
-                out.findings.push(
-                    ctx.finding(
-                        rules::ENVELOPE,
-                        Severity::Must,
-                        format!("expected error {want}, but the answer is not a VK error: {why}"),
-                    )
-                    .expected(dialect_text(ctx.profile))
-                    .actual(excerpt(&body))
-                    .hint("answer errors as {error_code, error_msg, request_params}"),
-                );
-                out.fatal = true;
-            }
-        },
+        }
     }
     check_value(ctx, &mut out);
     out
