@@ -254,6 +254,7 @@ pub fn progress(statuses: &[String], expected: &[Vec<String>]) -> Progress {
     }
 }
 
+#[derive(Default)]
 struct Inner {
     posts: VecDeque<Post>,
     bytes: usize,
@@ -273,6 +274,15 @@ struct Shared {
 }
 
 impl Shared {
+    /// An empty receiver store, its clock starting now.
+    fn new() -> Shared {
+        Shared {
+            inner: Mutex::new(Inner::default()),
+            notify: Notify::new(),
+            started: Instant::now(),
+        }
+    }
+
     fn store(&self, path: String, body: Result<Value, String>, size: usize) {
         {
             let mut g = self.inner.lock().expect("receiver lock");
@@ -364,20 +374,7 @@ impl Receiver {
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot listen for Devino callbacks on {listen}: {e}"))?;
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                posts: VecDeque::new(),
-                bytes: 0,
-                next_seq: 0,
-                dropped: 0,
-                reported_dropped: 0,
-                checked_upto: 0,
-                known: HashSet::new(),
-                known_order: VecDeque::new(),
-            }),
-            notify: Notify::new(),
-            started: Instant::now(),
-        });
+        let shared = Arc::new(Shared::new());
         let app = axum::Router::new()
             .fallback(receive)
             .with_state(shared.clone());
@@ -1048,20 +1045,7 @@ mod tests {
 
     #[test]
     fn the_buffer_is_bounded_and_counts_unjudged_drops() {
-        let shared = Shared {
-            inner: Mutex::new(Inner {
-                posts: VecDeque::new(),
-                bytes: 0,
-                next_seq: 0,
-                dropped: 0,
-                reported_dropped: 0,
-                checked_upto: 0,
-                known: HashSet::new(),
-                known_order: VecDeque::new(),
-            }),
-            notify: Notify::new(),
-            started: Instant::now(),
-        };
+        let shared = Shared::new();
         for _ in 0..MAX_POSTS + 5 {
             shared.store("/".into(), Ok(json!([])), 2);
         }
